@@ -1,0 +1,1 @@
+"""themesift flows and the command line."""

