@@ -53,11 +53,21 @@ def resolve_corpus(corpus: Path, params: RunParams) -> tuple[str, RunParams]:
     return f"file://{corpus.resolve().parent}", params.model_copy(update={"files": [corpus.name], "prefix": ""})
 
 
+def check_locations(bucket: str | None, output: str | None) -> None:
+    """Fail fast, before Prefect starts, when the settings or the bucket are unusable."""
+    from tasks.settings import load_settings
+    from tasks.storage import open_storage
+
+    settings = load_settings(bucket_url=bucket, output_url=output)
+    open_storage(settings.bucket_url)
+    open_storage(settings.output_url, create=True)
+
+
 def fail(exc: BaseException, debug: bool) -> None:
     """Print one error line (or the traceback with --debug) and exit non-zero."""
     if debug:
         raise exc
-    console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+    console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
     raise typer.Exit(2 if isinstance(exc, ConfigError) else 1)
 
 
@@ -87,6 +97,7 @@ def run(
         params = parse_param_overrides(param or [])
         if corpus is not None:
             bucket, params = resolve_corpus(corpus, params)
+        check_locations(bucket, output)
         from flows.recluster import recluster
 
         with Progress(TextColumn("{task.description:<20}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

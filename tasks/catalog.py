@@ -46,22 +46,25 @@ class Catalog:
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self.con = con
 
-    def run(self, name: str, params: Mapping[str, Any] | None = None,
-            **inputs: pa.Table) -> duckdb.DuckDBPyConnection:
-        """Execute ``sql/<name>.sql`` with bound ``params``, registering Arrow ``inputs`` for its duration."""
+    def run(self, name: str, params: Mapping[str, Any] | None = None, **inputs: pa.Table) -> list[tuple]:
+        """Execute ``sql/<name>.sql`` with bound ``params`` and Arrow ``inputs``; return its rows (if any).
+
+        The result is fetched before the inputs are unregistered: DuckDB refuses to drop a view a
+        pending result still reads.
+        """
         for key, table in inputs.items():
             if key not in INPUT_NAMES:
                 raise CatalogError(f"{key!r} is not an allowed input name")
             self.con.register(key, table)
         try:
-            return self.con.execute(load_sql(name), dict(params or {}))
+            return self.con.execute(load_sql(name), dict(params or {})).fetchall()
         finally:
             for key in inputs:
                 self.con.unregister(key)
 
     def rows(self, name: str, params: Mapping[str, Any] | None = None, **inputs: pa.Table) -> list[tuple]:
-        """Execute a query and fetch all rows."""
-        return self.run(name, params, **inputs).fetchall()
+        """Execute a query and return all its rows (reads better than `run` at call sites that query)."""
+        return self.run(name, params, **inputs)
 
     def arrow(self, name: str, params: Mapping[str, Any] | None = None) -> pa.Table:
         """Execute a query and return an Arrow table (no Python objects per row)."""

@@ -3,7 +3,8 @@
 Sizes are measured in model tokens (word pieces of the embedding model's own tokenizer, so a chunk of
 ``chunk_size`` tokens is exactly what the model reads; all-MiniLM-L6-v2 reads 256 including two special
 tokens) or in characters. A window ends at a sentence or paragraph end in its last 30 % when there is
-one, never inside a word, and the next window starts ``chunk_overlap`` units before the end.
+one, never inside a word, and the next window starts ``chunk_overlap`` units before the end
+(later, at a sentence start inside that overlap, when there is one).
 Only documents without chunks under the current settings are (re-)chunked; then the run's corpus, the
 list of its chunks in a fixed row order, is frozen into ``corpus.parquet`` for every later stage.
 """
@@ -89,7 +90,7 @@ def chunk_document(text: str, spans: Sequence[Span], *, size: int, overlap: int,
         out.append((spans[i][0], spans[j - 1][1]))
         if j >= n:
             break
-        i = _next_start(spans, i, j, overlap, measure)
+        i = _next_start(text, spans, i, j, overlap, measure)
     return out
 
 
@@ -116,10 +117,15 @@ def _nicer_end(text: str, spans: Sequence[Span], i: int, j: int) -> int:
     return j
 
 
-def _next_start(spans: Sequence[Span], i: int, j: int, overlap: int, measure: Callable[[int, int], int]) -> int:
+def _next_start(text: str, spans: Sequence[Span], i: int, j: int, overlap: int,
+                measure: Callable[[int, int], int]) -> int:
+    """Back up ``overlap`` units from ``j``; start at a sentence start inside the overlap when there is one."""
     k = j
     while k - 1 > i and measure(k - 1, j) <= overlap:
         k -= 1
+    for b in range(max(k, i + 1), j):
+        if _starts_word(spans, b) and text[spans[b - 1][1] - 1] in _SENTENCE_END:
+            return b  # a passage that starts with a sentence reads (and summarises) better
     while k < j and not _starts_word(spans, k):  # never start inside a word
         k += 1
     return max(k, i + 1)

@@ -525,6 +525,15 @@ def _rank_by_centrality(members: np.ndarray, cent: np.ndarray) -> np.ndarray:
     return np.lexsort((members, -np.round(cent.astype(np.float64), 6)))
 
 
+_HEADING_RE = re.compile(r"^[ \t]{0,3}#{1,6}[ \t].*$", re.MULTILINE)
+
+
+def _without_headings(text: str) -> str:
+    """Drop Markdown heading lines (a heading is a title, not a sentence), unless nothing else is left."""
+    prose = _HEADING_RE.sub("", text or "")
+    return prose if prose.strip() else text
+
+
 def _clean(text: str) -> str:
     return _WS_RE.sub(" ", text or "").strip()
 
@@ -546,7 +555,7 @@ def first_sentence(text: str, limit: int = SUMMARY_MAX_CHARS, min_chars: int = 2
     Sentences shorter than ``min_chars`` ("Hi.", "1.") are joined with the next one so the
     summary says something.
     """
-    parts = _SENTENCE_END_RE.split(_clean(text))
+    parts = _SENTENCE_END_RE.split(_clean(_without_headings(text)))
     out = parts[0]
     for nxt in parts[1:]:
         if len(out) >= min_chars:

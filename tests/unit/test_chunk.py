@@ -69,3 +69,9 @@ def test_fingerprint_changes_with_settings():
 def test_progress_is_guaranteed(size):
     text = "word " * 400
     assert len(chunks(text, size, size - 1)) < 400 * 5
+
+
+def test_next_chunk_starts_at_a_sentence_inside_the_overlap():
+    text = "Alpha beta gamma delta. Epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma."
+    windows = chunks(text, 60, 40)
+    assert text[windows[1][0]:].startswith("Epsilon")

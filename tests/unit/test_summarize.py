@@ -364,3 +364,11 @@ def test_unnormalised_float64_embeddings_are_accepted(planted):
     for g, e in zip(S.iter_clusters(got), S.iter_clusters(expected), strict=True):
         assert [r for r, _ in g.nodes] == [r for r, _ in e.nodes]
         np.testing.assert_allclose([c for _, c in g.nodes], [c for _, c in e.nodes], atol=1e-5)
+
+
+def test_summary_skips_markdown_headings():
+    from tasks.summarize import first_sentence
+
+    assert first_sentence("# email.header\n\nHeader encoding and decoding functionality. More.") == \
+        "Header encoding and decoding functionality."
+    assert first_sentence("## only a heading") == "## only a heading"

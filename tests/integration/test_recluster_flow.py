@@ -1,0 +1,155 @@
+"""End to end: the recluster flow on a generated corpus with planted themes and bad inputs."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from tasks.ingest import document_id
+from tasks.settings import RunParams
+from tests.integration.conftest import Workspace, make_workspace
+from tests.integration.corpus import BAD_INPUTS, HOSTILE_TEXT, write_planted_corpus
+
+pytestmark = pytest.mark.integration
+PARAMS = RunParams(min_cluster_size=10, min_subcluster_size=4, top_n_nodes=8)
+HOSTILE_NAME = "bad/<img src=x onerror=alert(3)>.bin"
+
+
+def truth_by_doc(truth: dict[str, str]) -> dict[str, str]:
+    """Planted theme per document id."""
+    out = {}
+    for key, theme in truth.items():
+        obj, _, rid = key.partition("#")
+        out[document_id(obj, None, rid or None)] = theme
+    return out
+
+
+@pytest.fixture(scope="module")
+def first_run(prefect_harness, tmp_path_factory) -> Iterator[tuple[Workspace, dict, dict]]:
+    """One full run over the planted corpus, shared by the checks below."""
+    from flows.recluster import recluster
+
+    with pytest.MonkeyPatch.context() as mp:
+        ws = make_workspace(tmp_path_factory.mktemp("planted"), mp)
+        truth = write_planted_corpus(ws.bucket)
+        (ws.bucket / HOSTILE_NAME).write_bytes(b"\x00\xff" * 10)
+        result = recluster(params=PARAMS)
+        yield ws, truth, result
+
+
+def test_found_themes_match_the_planted_ones(first_run):
+    ws, truth, result = first_run
+    assignments = pq.read_table(ws.out / "runs" / result["run_id"] / "assignments.parquet").to_pylist()
+    planted = truth_by_doc(truth)
+    assert {a["doc_id"] for a in assignments} == set(planted), "every good document is clustered"
+    clustered = [a for a in assignments if a["theme_id"] is not None]
+    assert len(clustered) / len(assignments) >= 0.8
+    by_theme: dict[str, Counter] = {}
+    for a in clustered:
+        by_theme.setdefault(a["theme_id"], Counter())[planted[a["doc_id"]]] += 1
+    purity = sum(c.most_common(1)[0][1] for c in by_theme.values()) / len(clustered)
+    assert purity >= 0.9, by_theme
+    majorities = {c.most_common(1)[0][0] for c in by_theme.values()}
+    assert majorities == set(planted.values()), "each planted theme leads a found theme"
+
+
+def test_every_bad_input_is_a_recorded_skip(first_run):
+    ws, _truth, result = first_run
+    manifest = ws.manifest(result["run_id"])
+    counts = manifest["counts"]
+    assert counts["objects_skipped"] == len(BAD_INPUTS) + 1
+    assert counts["records_skipped"] == 1, "the malformed JSONL line"
+    html = (ws.out / "runs" / result["run_id"] / "report.html").read_text()
+    for key, (_data, reason) in BAD_INPUTS.items():
+        assert key in html and reason in html
+
+
+def test_outputs_are_published_with_manifest_and_latest(first_run):
+    ws, _truth, result = first_run
+    run_dir = ws.out / "runs" / result["run_id"]
+    assert {p.name for p in run_dir.iterdir()} == {"themes.json", "assignments.parquet", "manifest.json", "report.html"}
+    latest = (ws.out / "latest.json").read_text()
+    assert result["run_id"] in latest
+    themes = ws.themes(result["run_id"])
+    first = themes["clusters"][0]
+    assert {"cluster_id", "cluster_header", "cluster_summary", "total_number_of_nodes", "nodes", "subclusters"} <= set(first)
+    assert first["cluster_header"] and first["nodes"][0]["filename"] and first["nodes"][0]["text"]
+    node = first["nodes"][0]
+    doc_text = node["text"]
+    assert node["char_end"] - node["char_start"] == len(doc_text)
+    manifest = ws.manifest(result["run_id"])
+    assert set(manifest["timings"]) >= {"ingest", "chunk", "embed", "knn", "cluster", "summarize", "total"}
+    assert manifest["params"]["min_cluster_size"] == PARAMS.min_cluster_size
+    assert 0 <= manifest["noise_pct"] <= 20
+
+
+def test_hostile_text_is_kept_as_data_and_escaped_in_the_report(first_run):
+    import duckdb
+
+    ws, _truth, result = first_run
+    con = duckdb.connect(str(ws.state / "catalog.duckdb"), read_only=True)
+    stored = con.execute("SELECT text FROM documents WHERE object_key = 'notes/hostile.md'").fetchall()
+    con.close()
+    assert stored == [(HOSTILE_TEXT,)], "documents are stored verbatim; escaping happens only when rendering"
+    html = (ws.out / "runs" / result["run_id"] / "report.html").read_text(encoding="utf-8")
+    assert "<img src=x onerror" not in html
+    assert "<script>alert(" not in html
+    assert "&lt;img src=x onerror=alert(3)&gt;" in html, "the hostile file name is shown, escaped"
+
+
+def test_second_run_with_nothing_changed_reads_and_embeds_nothing(first_run):
+    from flows.recluster import recluster
+
+    ws, _truth, result = first_run
+    with pytest.MonkeyPatch.context() as mp:
+        make_workspace(ws.root, mp)
+        again = recluster(params=PARAMS)
+    counts = ws.manifest(again["run_id"])["counts"]
+    assert counts["objects_read"] == 0 and counts["objects_new"] == 0 and counts["objects_changed"] == 0
+    assert counts["chunks_embedded"] == 0 and counts["chunks_cached"] > 0
+    before = pq.read_table(ws.out / "runs" / result["run_id"] / "assignments.parquet").to_pylist()
+    after = pq.read_table(ws.out / "runs" / again["run_id"] / "assignments.parquet").to_pylist()
+    assert [(a["chunk_id"], a["theme_id"], a["subtheme_id"]) for a in before] == \
+           [(a["chunk_id"], a["theme_id"], a["subtheme_id"]) for a in after], "same input, same seed: same themes"
+
+
+def test_changed_and_deleted_objects_are_picked_up(first_run):
+    from flows.recluster import recluster
+
+    ws, _truth, _result = first_run
+    changed = sorted((ws.bucket / "notes").glob("gardening-*.txt"))[0]
+    changed.write_text("Prune the apple trees in winter. Water young trees weekly in dry summers. Mulch keeps roots cool.")
+    deleted = sorted((ws.bucket / "notes").glob("astronomy-*.txt"))[0]
+    deleted.unlink()
+    with pytest.MonkeyPatch.context() as mp:
+        make_workspace(ws.root, mp)
+        third = recluster(params=PARAMS)
+    counts = ws.manifest(third["run_id"])["counts"]
+    assert (counts["objects_changed"], counts["objects_deleted"], counts["objects_read"]) == (1, 1, 1)
+    assert counts["chunks_embedded"] == 1
+    keys = {a["object_key"] for a in pq.read_table(ws.out / "runs" / third["run_id"] / "assignments.parquet").to_pylist()}
+    assert f"notes/{deleted.name}" not in keys and f"notes/{changed.name}" in keys
+
+
+def test_a_bucket_of_only_bad_files_publishes_an_empty_run(prefect_harness, workspace: Workspace):
+    from flows.recluster import recluster
+    from tests.integration.corpus import write_bad_inputs
+
+    write_bad_inputs(workspace.bucket)
+    result = recluster(params=PARAMS)
+    manifest = workspace.manifest(result["run_id"])
+    assert manifest["counts"]["chunks"] == 0 and manifest["counts"]["themes"] == 0
+    assert manifest["counts"]["objects_skipped"] == len(BAD_INPUTS)
+    assert (workspace.out / "runs" / result["run_id"] / "report.html").is_file()
+
+
+def test_missing_bucket_is_a_clear_error(prefect_harness, workspace: Workspace):
+    from flows.recluster import recluster
+    from tasks.errors import BucketNotFoundError
+
+    with pytest.raises(BucketNotFoundError, match="does not exist"):
+        recluster(params=PARAMS, bucket_url=f"file://{workspace.root / 'nope'}")

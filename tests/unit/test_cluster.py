@@ -1,0 +1,171 @@
+"""Unit tests for tasks.cluster (synthetic data only: planted blobs on the sphere)."""
+
+import numpy as np
+import pytest
+
+from tasks.cluster import Clustering, cluster_embeddings, recommended_k
+from tasks.knn import build_knn_graph
+
+D = 384
+
+
+def _normalise(x: np.ndarray) -> np.ndarray:
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def _blob(rng: np.random.Generator, centre: np.ndarray, n: int, spread: float) -> np.ndarray:
+    # spread is the per-point noise norm relative to the unit centre.
+    noise = rng.standard_normal((n, D)) * (spread / np.sqrt(D))
+    return _normalise(centre[None, :] + noise)
+
+
+def _planted(seed: int = 0, sizes=(80, 70, 60, 50), n_noise: int = 30):
+    """Well separated blobs plus uniform background noise (label -1)."""
+    rng = np.random.default_rng(seed)
+    # Blobs share a common direction (a corpus's topics are closer to each
+    # other than to random junk), so background points are the far outliers.
+    common = rng.standard_normal(D)
+    centres = _normalise(common[None, :] + 0.8 * rng.standard_normal((len(sizes), D)))
+    parts = [_blob(rng, c, s, 0.6) for c, s in zip(centres, sizes)]
+    parts.append(_normalise(rng.standard_normal((n_noise, D))))
+    truth = np.concatenate([np.full(s, i) for i, s in enumerate(sizes)] + [np.full(n_noise, -1)])
+    return np.concatenate(parts), truth
+
+
+def _run(x: np.ndarray, **kw) -> Clustering:
+    mcs = kw.get("min_cluster_size", 25)
+    graph = build_knn_graph(x, recommended_k(mcs, kw.get("min_samples")))
+    return cluster_embeddings(x, graph, **kw)
+
+
+def _check_contract(c: Clustering, n: int) -> None:
+    assert c.theme.dtype == np.int32 and c.theme.shape == (n,)
+    assert c.subtheme.dtype == np.int32 and c.subtheme.shape == (n,)
+    assert c.subtheme_theme.dtype == np.int32
+    assert c.subtheme_theme.shape == (int(c.subtheme.max()) + 1 if n and c.subtheme.max() >= 0 else 0,)
+    assert ((c.subtheme < 0) | (c.theme >= 0)).all()  # no subtheme outside a theme
+    if (c.theme >= 0).any():
+        sizes = np.bincount(c.theme[c.theme >= 0])
+        assert (np.diff(sizes) <= 0).all()  # numbered by decreasing size
+    for s, t in enumerate(c.subtheme_theme):
+        assert (c.theme[c.subtheme == s] == t).all()
+    assert list(c.subtheme_theme) == sorted(c.subtheme_theme)  # grouped by theme
+
+
+def test_planted_blobs_recovered():
+    x, truth = _planted()
+    c = _run(x)
+    _check_contract(c, len(x))
+    assert c.theme.max() + 1 == 4
+    clustered = c.theme >= 0
+    # Purity: each theme is dominated by one planted blob.
+    hits = sum(np.bincount(truth[clustered & (c.theme == t)] + 1).max() for t in range(4))
+    assert hits / clustered.sum() >= 0.9
+    # Each planted blob is mostly found.
+    blob = truth >= 0
+    assert clustered[blob].mean() >= 0.9
+    assert clustered[~blob].mean() <= 0.5  # background noise mostly stays noise
+
+
+def test_subthemes_inside_a_theme_of_two_tight_sub_blobs():
+    rng = np.random.default_rng(1)
+    c0, c1 = _normalise(rng.standard_normal((2, D)))
+    # Two sub-blobs of 20 (each smaller than min_cluster_size=25) around one
+    # centre: one theme at the top level, two subthemes inside it.
+    offset = _normalise(rng.standard_normal((1, D)))[0] * 0.5
+    sub_a = _blob(rng, _normalise((c0 + offset)[None])[0], 20, 0.15)
+    sub_b = _blob(rng, _normalise((c0 - offset)[None])[0], 20, 0.15)
+    other = _blob(rng, c1, 60, 0.6)
+    x = np.concatenate([sub_a, sub_b, other])
+    c = _run(x, min_cluster_size=25, min_subcluster_size=5)
+    _check_contract(c, len(x))
+    theme_ab = np.bincount(c.theme[:40][c.theme[:40] >= 0]).argmax()
+    assert (c.theme[:40] == theme_ab).mean() >= 0.9
+    subs = np.flatnonzero(c.subtheme_theme == theme_ab)
+    assert len(subs) == 2
+    sa, sb = c.subtheme[:20], c.subtheme[20:40]
+    assert np.bincount(sa[sa >= 0]).argmax() != np.bincount(sb[sb >= 0]).argmax()
+
+
+def test_deterministic_for_fixed_seed():
+    x, _ = _planted(seed=2)
+    a, b = _run(x, seed=7), _run(x, seed=7)
+    np.testing.assert_array_equal(a.theme, b.theme)
+    np.testing.assert_array_equal(a.subtheme, b.subtheme)
+    np.testing.assert_array_equal(a.subtheme_theme, b.subtheme_theme)
+
+
+def test_empty_input():
+    x = np.empty((0, D), np.float32)
+    c = cluster_embeddings(x, build_knn_graph(x, 30))
+    _check_contract(c, 0)
+
+
+def test_single_point():
+    x = _normalise(np.ones((1, D)))
+    c = cluster_embeddings(x, build_knn_graph(x, 30))
+    _check_contract(c, 1)
+    assert c.theme.tolist() == [-1] and c.subtheme.tolist() == [-1]
+
+
+def test_fewer_points_than_min_cluster_size_is_all_noise():
+    x, _ = _planted(sizes=(10,), n_noise=5)
+    c = _run(x, min_cluster_size=25)
+    _check_contract(c, len(x))
+    assert (c.theme == -1).all() and (c.subtheme == -1).all() and c.subtheme_theme.size == 0
+
+
+def test_all_identical_embeddings_form_one_theme():
+    x = _normalise(np.ones((40, D)))
+    c = _run(x)
+    _check_contract(c, 40)
+    assert (c.theme == 0).all() and (c.subtheme == -1).all()
+
+
+def test_theme_smaller_than_two_subcluster_sizes_has_no_subthemes():
+    x, _ = _planted(sizes=(30, 30), n_noise=0)
+    c = _run(x, min_cluster_size=25, min_subcluster_size=20)  # 30 < 2 * 20
+    _check_contract(c, len(x))
+    assert (c.theme >= 0).any()
+    assert (c.subtheme == -1).all() and c.subtheme_theme.size == 0
+
+
+def test_disconnected_graph_is_handled():
+    # Tiny k makes the kNN graph fall apart into islands; it must still work.
+    x, truth = _planted(seed=3, n_noise=0)
+    c = cluster_embeddings(x, build_knn_graph(x, 5), min_cluster_size=25, min_samples=3)
+    _check_contract(c, len(x))
+    assert c.theme.max() + 1 >= 2
+
+
+def test_recommended_k():
+    assert recommended_k(25, None) >= 30
+    assert recommended_k(25, 20) >= 3 * 21
+    with pytest.raises(ValueError, match="min_cluster_size"):
+        recommended_k(1, None)
+
+
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        ({"min_cluster_size": 1}, "min_cluster_size"),
+        ({"min_subcluster_size": 0}, "min_subcluster_size"),
+        ({"min_samples": 0}, "min_samples"),
+        ({"seed": 1.5}, "seed"),
+    ],
+)
+def test_parameter_validation(kw, match):
+    x, _ = _planted(sizes=(30,), n_noise=0)
+    with pytest.raises(ValueError, match=match):
+        cluster_embeddings(x, build_knn_graph(x, 30), **kw)
+
+
+def test_input_validation():
+    x, _ = _planted(sizes=(30,), n_noise=0)
+    g = build_knn_graph(x, 30)
+    with pytest.raises(ValueError, match="float32"):
+        cluster_embeddings(x.astype(np.float64), g)
+    with pytest.raises(ValueError, match="same embeddings"):
+        cluster_embeddings(x[:10], g)
+    with pytest.raises(ValueError, match="min_samples"):
+        cluster_embeddings(x, build_knn_graph(x, 3), min_samples=10)

@@ -1,0 +1,75 @@
+"""Unit tests for tasks.knn (synthetic data only)."""
+
+import numpy as np
+import pytest
+
+from tasks.knn import KnnGraph, build_knn_graph
+
+
+def _unit_rows(n: int, d: int = 384, seed: int = 0) -> np.ndarray:
+    x = np.random.default_rng(seed).standard_normal((n, d)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def test_exact_matches_brute_force():
+    x = _unit_rows(200)
+    g = build_knn_graph(x, 7, method="exact")
+    d = 1.0 - x @ x.T
+    np.fill_diagonal(d, np.inf)
+    expected = np.sort(d, axis=1)[:, :7]
+    assert g.indices.dtype == np.int64 and g.distances.dtype == np.float32
+    assert g.indices.shape == (200, 7)
+    np.testing.assert_allclose(g.distances, expected, atol=1e-5)
+    assert not (g.indices == np.arange(200)[:, None]).any()
+    assert (np.diff(g.distances, axis=1) >= 0).all()
+
+
+def test_hnsw_close_to_exact_and_deterministic():
+    x = _unit_rows(500, d=32)
+    exact = build_knn_graph(x, 5, method="exact")
+    a = build_knn_graph(x, 5, method="hnsw", seed=3)
+    b = build_knn_graph(x, 5, method="hnsw", seed=3)
+    np.testing.assert_array_equal(a.indices, b.indices)
+    assert (a.indices[:, 0] == exact.indices[:, 0]).mean() > 0.95
+
+
+def test_auto_is_exact_for_small_inputs():
+    x = _unit_rows(50)
+    np.testing.assert_array_equal(build_knn_graph(x, 4).indices, build_knn_graph(x, 4, method="exact").indices)
+
+
+def test_empty_and_single_point():
+    g0 = build_knn_graph(np.empty((0, 384), np.float32), 5)
+    assert g0.indices.shape == (0, 5) and g0.distances.shape == (0, 5)
+    g1 = build_knn_graph(_unit_rows(1), 3)
+    assert isinstance(g1, KnnGraph)
+    assert (g1.indices == -1).all() and np.isinf(g1.distances).all()
+
+
+def test_padding_when_fewer_points_than_k():
+    g = build_knn_graph(_unit_rows(4), 6)
+    assert (g.indices[:, :3] >= 0).all() and (g.indices[:, 3:] == -1).all()
+    assert np.isfinite(g.distances[:, :3]).all() and np.isinf(g.distances[:, 3:]).all()
+
+
+def test_duplicates_exclude_self_and_have_zero_distance():
+    x = np.repeat(_unit_rows(3), 4, axis=0)  # 3 distinct vectors, 4 copies each
+    g = build_knn_graph(x, 3)
+    assert not (g.indices == np.arange(12)[:, None]).any()
+    np.testing.assert_allclose(g.distances, 0.0, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "emb, k, method, match",
+    [
+        (np.ones((3, 4), np.float64), 2, "exact", "float32"),
+        (np.ones(4, np.float32), 2, "exact", "2-D"),
+        (np.full((3, 4), np.nan, np.float32), 2, "exact", "NaN"),
+        (np.ones((3, 4), np.float32), 2, "exact", "L2-normalised"),
+        (np.eye(3, dtype=np.float32), 0, "exact", "k must be"),
+        (np.eye(3, dtype=np.float32), 2, "ivf", "method"),
+    ],
+)
+def test_validation_messages(emb, k, method, match):
+    with pytest.raises(ValueError, match=match):
+        build_knn_graph(emb, k, method=method)
