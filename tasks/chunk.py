@@ -162,6 +162,8 @@ def chunk_corpus(catalog: Catalog, *, run_id: str, spec: ChunkSpec, find_spans: 
     fp = spec.fingerprint()
     todo = catalog.rows("select_documents_to_chunk", {"run_id": run_id, "chunk_config": fp})
     written = 0
+    if progress:
+        progress(0, len(todo))
     for start in range(0, len(todo), batch_size):
         batch = todo[start : start + batch_size]
         table = _chunk_table(batch, spec, fp, find_spans)

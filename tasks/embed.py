@@ -69,7 +69,9 @@ def load_encoder(name: str, *, device: str = "cpu", batch_size: int = 64, thread
     torch.set_num_threads(threads or os.cpu_count() or 1)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for the hub at run time
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # our own progress bar and log lines cover the stage
     target = resolve_model(name)
     try:
         model = SentenceTransformer(target, device=device)
@@ -160,14 +162,25 @@ def embed_corpus(catalog: Catalog, *, corpus_path: Path, cache: EmbeddingCache, 
         if load_encoder_fn is None:
             raise ModelError("passages need embedding but no model was given")
         encode = load_encoder_fn()
+    if progress:
+        progress(0, len(todo))
     for start in range(0, len(todo), commit_size):
         batch = todo[start : start + commit_size]
-        vectors = encode([t for _, t in batch])
+        vectors = _encode_reporting(encode, [t for _, t in batch], start, len(todo), progress)
         dim = vectors.shape[1]
         cache.write_part([h for h, _ in batch], vectors)
-        if progress:
-            progress(min(start + commit_size, len(todo)), len(todo))
     return EmbedSummary(n_chunks, len(todo), distinct - len(todo), cache.key, dim)
+
+
+def _encode_reporting(encode: Encoder, texts: list[str], done: int, total: int, progress: Progress | None,
+                      step: int = 256) -> np.ndarray:
+    """Encode one commit batch in slices of ``step`` so progress moves while a big batch runs."""
+    parts = []
+    for offset in range(0, len(texts), step):
+        parts.append(encode(texts[offset : offset + step]))
+        if progress:
+            progress(done + min(offset + step, len(texts)), total)
+    return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
 
 
 def load_corpus_embeddings(catalog: Catalog, corpus_path: Path, cache: EmbeddingCache) -> np.ndarray:

@@ -87,6 +87,8 @@ def ingest_bucket(storage: Storage, catalog: Catalog, *, run_id: str, params: Ru
     changes = catalog.rows("select_object_changes", {"decode_config": options.fingerprint()})
     to_read = [row for row in changes if row[4] != "unchanged"]
     counts = {"new": 0, "changed": 0, "skipped": 0, "records_skipped": 0, "read": 0}
+    if progress:
+        progress(0, len(to_read))
     for done, (key, size, etag, modified, change, _status) in enumerate(to_read, start=1):
         counts[change] += 1
         info = ObjectInfo(key, size, etag, modified)
