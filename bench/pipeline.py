@@ -72,11 +72,15 @@ def label_rows(corpus: Path, work: Path, run_id: str) -> tuple[list[str], list[s
 
 def baseline_raw_hdbscan(work: Path, run_id: str, true_by_row: list[str], min_cluster_size: int) -> dict:
     """HDBSCAN straight on the raw vectors via the same FAISS kNN graph (no smoothing)."""
-    import numpy as np
-
+    from tasks.catalog import open_catalog
     from tasks.cluster import raw_graph_hdbscan
+    from tasks.embed import EmbeddingCache, load_corpus_embeddings, model_key
+    from tasks.settings import load_settings
 
-    emb = np.load(work / "state" / "runs" / run_id / "embeddings.npy")
+    settings = load_settings()
+    with open_catalog(settings.catalog_path) as catalog:
+        emb = load_corpus_embeddings(catalog, work / "state" / "runs" / run_id / "corpus.parquet",
+                                     EmbeddingCache(settings.embeddings_dir, model_key(settings.model)))
     start = time.perf_counter()
     labels = raw_graph_hdbscan(emb, min_cluster_size=min_cluster_size)
     seconds = time.perf_counter() - start

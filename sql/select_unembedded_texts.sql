@@ -1,5 +1,5 @@
 -- Distinct chunk texts of a run corpus file that no embedding-cache part holds yet.
--- Params: $corpus (Parquet path), $parts (list of cache Parquet paths; may be a single empty file list guard).
+-- Params: $corpus (Parquet path), $parts (non-empty list of cache part paths).
 -- Output: text_hash, text (shortest first, so batches pad little)
 SELECT c.text_hash, any_value(c.text) AS text
 FROM read_parquet($corpus) AS r

@@ -419,7 +419,7 @@ import json as _json  # noqa: E402 - wrappers sit below the plain functions they
 
 from tasks.catalog import open_catalog  # noqa: E402
 from tasks.publish import promote_run  # noqa: E402
-from tasks.runs import RunRef, utc_now  # noqa: E402
+from tasks.runs import RunRef, drop_scratch_arrays, utc_now  # noqa: E402
 from tasks.settings import Settings  # noqa: E402
 from tasks.stage import stage_logger, stage_task, stopwatch  # noqa: E402
 from tasks.storage import open_storage  # noqa: E402
@@ -453,6 +453,7 @@ def report_task(run: RunRef, settings: Settings, published: dict) -> dict:
         finished = utc_now()
         promote_run(storage, run.run_id, finished)
         finish_run(settings, run.run_id, manifest, finished)
+        drop_scratch_arrays(run, ("embeddings.npy", "knn.npz"))  # ~1.5 GB per million chunks, per run
     report_url = f"{storage.url}/{prefix}report.html"
     log.info(f"report: {report_url}")
     return {"run_id": run.run_id, "report_url": report_url, "output_url": storage.url,

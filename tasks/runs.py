@@ -57,6 +57,12 @@ def start_run(catalog: Catalog, settings: Settings, params: RunParams, run_id: s
     return RunRef(run_id, str(scratch), started)
 
 
+def drop_scratch_arrays(run: RunRef, names: tuple[str, ...]) -> None:
+    """Delete a published run's large intermediates (vectors, graph); the small records stay for debugging."""
+    for name in names:
+        run.path(name).unlink(missing_ok=True)
+
+
 @contextmanager
 def run_lock(state_dir: Path) -> Iterator[None]:
     """Hold the state folder's lock for a whole run; a second run refuses with a clear message."""
@@ -82,18 +88,13 @@ def run_lock(state_dir: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def start_run_task_fn(settings: Settings, params: RunParams, run_id: str | None = None) -> RunRef:
-    """Open the catalog and register a new run (body of `start_run_task`)."""
-    from tasks.catalog import open_catalog
-
-    with open_catalog(settings.catalog_path) as catalog:
-        return start_run(catalog, settings, params, run_id)
-
-
 from tasks.stage import stage_task  # noqa: E402 - wrappers sit below the plain functions they wrap
 
 
 @stage_task(name="start-run")
 def start_run_task(settings: Settings, params: RunParams, run_id: str | None = None) -> RunRef:
     """Register the run and create its scratch folder."""
-    return start_run_task_fn(settings, params, run_id)
+    from tasks.catalog import open_catalog
+
+    with open_catalog(settings.catalog_path) as catalog:
+        return start_run(catalog, settings, params, run_id)

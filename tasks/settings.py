@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     embed_commit_size: int = Field(
         1024, ge=1, description="Chunks embedded between two commits to the embedding cache (the unit of resume)."
     )
-    threads: int | None = Field(None, ge=1, description="CPU threads for torch/FAISS; default: all cores.")
+    threads: int | None = Field(None, ge=1, description="CPU threads for torch; default: all cores.")
 
     @property
     def catalog_path(self) -> Path:

@@ -153,3 +153,10 @@ def test_missing_bucket_is_a_clear_error(prefect_harness, workspace: Workspace):
 
     with pytest.raises(BucketNotFoundError, match="does not exist"):
         recluster(params=PARAMS, bucket_url=f"file://{workspace.root / 'nope'}")
+
+
+def test_published_runs_leave_no_large_scratch_arrays(first_run):
+    ws, _truth, result = first_run
+    scratch = ws.state / "runs" / result["run_id"]
+    assert (scratch / "corpus.parquet").is_file()
+    assert not (scratch / "embeddings.npy").exists() and not (scratch / "knn.npz").exists()
