@@ -25,9 +25,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import math
-import os
 import re
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -37,6 +35,7 @@ import jinja2
 from markupsafe import Markup
 
 from tasks.errors import ConfigError
+from tasks.storage import atomic_write
 
 PACKAGED_TEMPLATE_DIR: Path = Path(__file__).resolve().parent.parent / "reports" / "templates"
 """The templates shipped with themesift."""
@@ -373,9 +372,7 @@ def render_report(
 
 
 def write_report(html: str, path: Path) -> Path:
-    """Write the report atomically: temp file in the same directory, fsync, then ``os.replace``.
-
-    Readers see either the old report or the complete new one, never a partial file.
+    """Write the report atomically (see `tasks.storage.atomic_write`): never a partial file, mode 0644.
 
     Args:
         html: The rendered document.
@@ -385,34 +382,8 @@ def write_report(html: str, path: Path) -> Path:
         ``path``.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(html)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
+    atomic_write(path, html.encode("utf-8"))
     return path
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Flush a directory entry to disk where the platform allows it (best effort)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 import json as _json  # noqa: E402 - wrappers sit below the plain functions they wrap
