@@ -44,6 +44,8 @@ else
 endif
 
 test: $(STAMP) ## run the whole test suite
+	@# The report browser tests drive Debian's chromium (CI runs as root; playwright never downloads a browser).
+	command -v chromium >/dev/null || (export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && apt-get install -y -qq chromium)
 	$(BIN)/python -m pytest -q $(ARGS)
 
 test-unit: $(STAMP) ## run the fast unit tests only

@@ -74,13 +74,13 @@ def baseline_raw_hdbscan(work: Path, run_id: str, true_by_row: list[str], min_cl
     """HDBSCAN straight on the raw vectors via the same FAISS kNN graph (no smoothing)."""
     from tasks.catalog import open_catalog
     from tasks.cluster import raw_graph_hdbscan
-    from tasks.embed import EmbeddingCache, load_corpus_embeddings, model_key
+    from tasks.embed import embedding_cache, load_corpus_embeddings
     from tasks.settings import load_settings
 
     settings = load_settings()
     with open_catalog(settings.catalog_path) as catalog:
         emb = load_corpus_embeddings(catalog, work / "state" / "runs" / run_id / "corpus.parquet",
-                                     EmbeddingCache(settings.embeddings_dir, model_key(settings.model)))
+                                     embedding_cache(settings))
     start = time.perf_counter()
     labels = raw_graph_hdbscan(emb, min_cluster_size=min_cluster_size)
     seconds = time.perf_counter() - start

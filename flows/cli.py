@@ -7,6 +7,7 @@ the traceback instead.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -58,9 +59,32 @@ def check_locations(bucket: str | None, output: str | None) -> None:
     from tasks.settings import load_settings
     from tasks.storage import open_storage
 
+    from tasks.runs import run_lock
+
     settings = load_settings(bucket_url=bucket, output_url=output)
-    open_storage(settings.bucket_url)
-    open_storage(settings.output_url, create=True)
+    open_storage(settings.bucket_url, settings=settings)
+    open_storage(settings.output_url, create=True, settings=settings)
+    with run_lock(settings.state_dir):  # refuse now if another run holds the state; the flow takes it again
+        pass
+
+
+class QuietKnownErrors(logging.Filter):
+    """Drop the traceback Prefect's engine logs for our own errors: the CLI prints them as one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], ThemesiftError):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def quiet_known_errors() -> None:
+    """Attach `QuietKnownErrors` to every handler of Prefect's loggers."""
+    quiet = QuietKnownErrors()
+    names = ["prefect", *(n for n in logging.root.manager.loggerDict if n.startswith("prefect."))]
+    for name in names:
+        for handler in logging.getLogger(name).handlers:
+            handler.addFilter(quiet)
 
 
 def fail(exc: BaseException, debug: bool) -> None:
@@ -99,6 +123,9 @@ def run(
             bucket, params = resolve_corpus(corpus, params)
         check_locations(bucket, output)
         from flows.recluster import recluster
+
+        if not debug:
+            quiet_known_errors()
 
         with Progress(TextColumn("{task.description:<20}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       TimeRemainingColumn(), console=console) as bars:

@@ -1,6 +1,7 @@
 -- Classify each listed object against the catalog.
 -- Params: $decode_config (objects decoded under other settings count as changed).
--- Output: key, size, etag, last_modified, change ('new' | 'changed' | 'unchanged'), status (previous)
+-- Output: key, size, etag, last_modified, change ('new' | 'changed' | 'unchanged'), status (previous),
+--         content_hash (previous; lets a re-uploaded but identical object skip decoding), same_decoding
 SELECT
     l.key, l.size, l.etag, l.last_modified,
     CASE
@@ -10,7 +11,9 @@ SELECT
           OR o.decode_config IS DISTINCT FROM $decode_config THEN 'changed'
         ELSE 'unchanged'
     END AS change,
-    o.status
+    o.status,
+    o.content_hash,
+    o.decode_config = $decode_config AS same_decoding
 FROM listing AS l
 LEFT JOIN objects AS o ON o.key = l.key
 ORDER BY l.key

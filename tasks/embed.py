@@ -22,12 +22,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from tasks.catalog import Catalog
+from tasks.embed_backends import load_backend_encoder, normalise_rows, resolve_backend  # noqa: F401 - re-exported
 from tasks.errors import ModelError
 from tasks.progress import Progress
 from tasks.storage import atomic_write
 
 PACKAGED_NAMES = {"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
-BACKEND = "st-fp32"  # sentence-transformers, torch float32
+BACKEND = "st-fp32"  # sentence-transformers, torch float32: the reference backend
 Encoder = Callable[[Sequence[str]], np.ndarray]
 
 
@@ -58,42 +59,23 @@ def tokenizer_file(name: str) -> Path | None:
     return candidate if candidate.is_file() else None
 
 
-def load_encoder(name: str, *, device: str = "cpu", batch_size: int = 64, threads: int | None = None) -> Encoder:
-    """Load a sentence-transformers model and return a function texts -> float32 unit vectors.
+def load_encoder(name: str, *, device: str = "cpu", batch_size: int = 64, threads: int | None = None,
+                 backend: str = BACKEND, models_dir: Path | None = None) -> Encoder:
+    """Load a model through one embedding backend and return a function texts -> float32 unit vectors.
+
+    Args:
+        name: the model setting (packaged name, local folder or hub name).
+        device: ``cpu`` or ``cuda``.
+        batch_size: most texts per forward pass.
+        threads: CPU threads (default: the cores this process may use).
+        backend: a concrete backend (`tasks.embed_backends.BACKENDS`); resolve ``auto`` first.
+        models_dir: where ONNX builds are cached (``<state>/models``); needed by the ``onnx-*`` backends.
 
     Raises:
-        ModelError: when the model cannot be found or loaded (offline hub names fail fast).
+        ModelError: when the model cannot be found, built or loaded (offline hub names fail fast).
     """
-    import torch
-
-    torch.set_num_threads(threads or os.cpu_count() or 1)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for the hub at run time
-    from sentence_transformers import SentenceTransformer
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()  # our own progress bar and log lines cover the stage
-    target = resolve_model(name)
-    try:
-        model = SentenceTransformer(target, device=device)
-    except Exception as exc:  # noqa: BLE001 - any load failure has the same fix
-        raise ModelError(
-            f"cannot load embedding model {name!r} ({type(exc).__name__}: {str(exc)[:200]}); set THEMESIFT_MODEL "
-            "to a local sentence-transformers folder, or unset it to use the packaged all-MiniLM-L6-v2"
-        ) from None
-
-    def encode(texts: Sequence[str]) -> np.ndarray:
-        vectors = model.encode(list(texts), batch_size=batch_size, convert_to_numpy=True,
-                               normalize_embeddings=False, show_progress_bar=False)
-        return normalise_rows(vectors)
-
-    return encode
-
-
-def normalise_rows(vectors: np.ndarray) -> np.ndarray:
-    """float32 rows scaled to unit length (zero rows stay zero)."""
-    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors / np.maximum(norms, np.float32(1e-12))
+    return load_backend_encoder(name, resolve_model(name), backend, device=device, batch_size=batch_size,
+                                threads=threads, models_dir=models_dir)
 
 
 class EmbeddingCache:
@@ -132,12 +114,21 @@ class EmbedSummary:
     dim: int
 
 
-def texts_to_embed(catalog: Catalog, corpus_path: Path, cache: EmbeddingCache) -> list[tuple[str, str]]:
-    """(text_hash, text) of the corpus's distinct passages missing from the cache, shortest first."""
+def texts_to_embed(catalog: Catalog, corpus_path: Path, cache: EmbeddingCache,
+                   commit_size: int) -> list[list[tuple[str, str]]]:
+    """The corpus's uncached passages as commit batches of (text_hash, text), shortest first.
+
+    Batch boundaries come from the whole corpus (see ``sql/select_texts_to_embed.sql``), so after a kill
+    the rerun embeds the very batches an uninterrupted run would have, and its vectors are identical.
+    """
+    params = {"corpus": str(corpus_path), "commit_size": commit_size}
     parts = cache.parts()
-    if parts:
-        return catalog.rows("select_unembedded_texts", {"corpus": str(corpus_path), "parts": parts})
-    return catalog.rows("select_all_texts_to_embed", {"corpus": str(corpus_path)})
+    rows = (catalog.rows("select_texts_to_embed", {**params, "parts": parts}) if parts
+            else catalog.rows("select_all_texts_to_embed", params))
+    batches: dict[int, list[tuple[str, str]]] = {}
+    for batch_no, text_hash, text in rows:
+        batches.setdefault(batch_no, []).append((text_hash, text))
+    return [batches[b] for b in sorted(batches)]
 
 
 def embed_corpus(catalog: Catalog, *, corpus_path: Path, cache: EmbeddingCache, encode: Encoder | None,
@@ -151,25 +142,27 @@ def embed_corpus(catalog: Catalog, *, corpus_path: Path, cache: EmbeddingCache, 
         cache: the model's embedding cache.
         encode: an already-loaded encoder, or None to call ``load_encoder_fn`` lazily.
         load_encoder_fn: loads the encoder when there is work to do.
-        commit_size: passages per committed part.
+        commit_size: passages per committed part (batch boundaries are fixed per corpus, see `texts_to_embed`).
         progress: called with (passages done, passages to embed).
     """
-    todo = texts_to_embed(catalog, corpus_path, cache)
+    batches = texts_to_embed(catalog, corpus_path, cache, commit_size)
+    total = sum(len(b) for b in batches)
     n_chunks = pq.read_metadata(corpus_path).num_rows
     distinct = catalog.rows("count_corpus_texts", {"corpus": str(corpus_path)})[0][0]
     dim = 0
-    if todo and encode is None:
+    if batches and encode is None:
         if load_encoder_fn is None:
             raise ModelError("passages need embedding but no model was given")
         encode = load_encoder_fn()
     if progress:
-        progress(0, len(todo))
-    for start in range(0, len(todo), commit_size):
-        batch = todo[start : start + commit_size]
-        vectors = _encode_reporting(encode, [t for _, t in batch], start, len(todo), progress)
+        progress(0, total)
+    done = 0
+    for batch in batches:
+        vectors = _encode_reporting(encode, [t for _, t in batch], done, total, progress)
         dim = vectors.shape[1]
         cache.write_part([h for h, _ in batch], vectors)
-    return EmbedSummary(n_chunks, len(todo), distinct - len(todo), cache.key, dim)
+        done += len(batch)
+    return EmbedSummary(n_chunks, total, distinct - total, cache.key, dim)
 
 
 def _encode_reporting(encode: Encoder, texts: list[str], done: int, total: int, progress: Progress | None,
@@ -203,7 +196,9 @@ def load_corpus_embeddings(catalog: Catalog, corpus_path: Path, cache: Embedding
     return np.ascontiguousarray(flat.reshape(n, -1), dtype=np.float32)
 
 
-from tasks.catalog import open_catalog  # noqa: E402 - wrappers sit below the plain functions they wrap
+import logging  # noqa: E402 - wrappers sit below the plain functions they wrap
+
+from tasks.catalog import open_catalog  # noqa: E402
 from tasks.progress import stage_progress  # noqa: E402
 from tasks.runs import RunRef  # noqa: E402
 from tasks.settings import Settings  # noqa: E402
@@ -212,22 +207,39 @@ from tasks.stage import stage_logger, stage_task, stopwatch  # noqa: E402
 EMBEDDINGS_FILE = "embeddings.npy"
 
 
+def embedding_cache(settings: Settings) -> EmbeddingCache:
+    """The embedding cache of the settings' model and *resolved* backend (``auto`` never keys a folder)."""
+    backend = resolve_backend(settings.embed_backend, device=settings.device)
+    return EmbeddingCache(settings.embeddings_dir, model_key(settings.model, backend))
+
+
 @stage_task(name="embed")
 def embed_task(run: RunRef, settings: Settings) -> dict:
     """Embed uncached passages, then lay the corpus's vectors out in row order for the later stages."""
     log = stage_logger()
+    backend = resolve_backend(settings.embed_backend, device=settings.device)
     with stopwatch() as timing:
-        cache = EmbeddingCache(settings.embeddings_dir, model_key(settings.model))
+        cache = EmbeddingCache(settings.embeddings_dir, model_key(settings.model, backend))
         with open_catalog(settings.catalog_path) as catalog:
             summary = embed_corpus(
                 catalog, corpus_path=run.corpus_path, cache=cache, encode=None,
-                load_encoder_fn=lambda: load_encoder(settings.model, device=settings.device,
-                                                     batch_size=settings.embed_batch_size, threads=settings.threads),
+                load_encoder_fn=lambda: _load_logged(settings, backend, log),
                 commit_size=settings.embed_commit_size, progress=stage_progress("embed", log, "passages"))
             vectors = load_corpus_embeddings(catalog, run.corpus_path, cache)
         np.save(run.path(EMBEDDINGS_FILE), vectors)
-    log.info(f"embed: {summary.texts_embedded:,} passages embedded, {summary.texts_cached:,} from the cache "
-             f"({cache.key}); {summary.chunks:,} chunks")
+    rate = summary.texts_embedded / max(timing["seconds"], 1e-9)
+    log.info(f"embed: {summary.texts_embedded:,} passages embedded ({rate:,.1f}/s), {summary.texts_cached:,} from "
+             f"the cache ({cache.key}); {summary.chunks:,} chunks")
     return {"chunks_embedded": summary.texts_embedded, "chunks_cached": summary.texts_cached,
-            "model_key": cache.key, "dim": int(vectors.shape[1]) if vectors.size else 0,
+            "model_key": cache.key, "embed_backend": backend, "dim": int(vectors.shape[1]) if vectors.size else 0,
             "seconds": timing["seconds"]}
+
+
+def _load_logged(settings: Settings, backend: str, log: logging.Logger | logging.LoggerAdapter) -> Encoder:
+    """Load the encoder, saying which backend ``auto`` chose and how long the load (or first build) took."""
+    start = time.perf_counter()
+    encode = load_encoder(settings.model, device=settings.device, batch_size=settings.embed_batch_size,
+                          threads=settings.threads, backend=backend, models_dir=settings.state_dir / "models")
+    chosen = f"{backend} (auto)" if settings.embed_backend == "auto" else backend
+    log.info(f"embed: backend {chosen} on {settings.device}, loaded in {time.perf_counter() - start:.1f} s")
+    return encode

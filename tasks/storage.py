@@ -1,7 +1,7 @@
 """Object storage behind a tiny interface: list, get, put, delete.
 
 A bucket URL picks the implementation: ``file://<folder>`` (or a plain path) is a local folder;
-``s3://bucket/prefix`` is reserved for the S3 store. The demo and production run the same code;
+``s3://bucket/prefix`` is any S3-compatible endpoint through boto3 (``tasks/s3.py``). The demo and production run the same code;
 only the URL differs. Keys are always ``/``-separated and relative to the store's root.
 """
 
@@ -13,10 +13,13 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlparse
 
 from tasks.errors import BucketNotFoundError, ConfigError, StorageError, UnsafeKeyError
+
+if TYPE_CHECKING:
+    from tasks.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -79,16 +82,17 @@ class LocalStorage:
         return path
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        """Yield regular files under the root whose relative key starts with ``prefix``, sorted by key."""
-        for dirpath, dirnames, filenames in os.walk(self.root):
-            dirnames.sort()
+        """Yield regular files under the root whose relative key starts with ``prefix``, in key order (as S3 does)."""
+        found = []
+        for dirpath, _dirnames, filenames in os.walk(self.root):
             rel_dir = Path(dirpath).relative_to(self.root).as_posix()
-            for name in sorted(filenames):
+            for name in filenames:
                 key = name if rel_dir == "." else f"{rel_dir}/{name}"
-                if not key.startswith(prefix):
-                    continue
-                stat = (Path(dirpath) / name).stat(follow_symlinks=False)
-                yield ObjectInfo(key, stat.st_size, f"{stat.st_mtime_ns:x}-{stat.st_size:x}", stat.st_mtime)
+                if key.startswith(prefix):
+                    found.append((key, Path(dirpath) / name))
+        for key, path in sorted(found):
+            stat = path.stat(follow_symlinks=False)
+            yield ObjectInfo(key, stat.st_size, f"{stat.st_mtime_ns:x}-{stat.st_size:x}", stat.st_mtime)
 
     def get(self, key: str) -> bytes:
         """Read a file's bytes."""
@@ -105,8 +109,16 @@ class LocalStorage:
         atomic_write(self._path(key), data)
 
     def delete(self, key: str) -> None:
-        """Remove a file if present."""
-        self._path(key).unlink(missing_ok=True)
+        """Remove a file if present, and the folders it leaves empty (S3 has no folders to leave behind)."""
+        path = self._path(key)
+        path.unlink(missing_ok=True)
+        for parent in path.parents:
+            if parent == self.root or not parent.is_relative_to(self.root):
+                break
+            try:
+                parent.rmdir()
+            except OSError:
+                break  # not empty (or gone): stop climbing
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -144,20 +156,29 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def open_storage(url: str, *, create: bool = False) -> Storage:
-    """Return the store for a URL: ``file://folder``, a plain folder path, or (later) ``s3://bucket``.
+def open_storage(url: str, *, create: bool = False, settings: Settings | None = None) -> Storage:
+    """Return the store for a URL: ``file://folder`` (or a plain folder path) or ``s3://bucket/prefix``.
 
     Args:
         url: the bucket or output URL.
-        create: create a missing local folder (for outputs) instead of failing.
+        create: create a missing local folder (for outputs) instead of failing; S3 buckets are never created.
+        settings: S3 endpoint, region and addressing; read from the environment when omitted.
+
+    Raises:
+        ConfigError: for an unsupported URL. `StorageError` subclasses when the location is unusable.
     """
     parsed = urlparse(url)
     if parsed.scheme in ("", "file"):
         raw = url[len("file://") :] if url.startswith("file://") else url
         return LocalStorage(Path(raw).expanduser(), create=create)
     if parsed.scheme == "s3":
-        raise ConfigError(f"{url}: S3 buckets are not supported by this build yet; use a file:// folder")
-    raise ConfigError(f"unsupported storage URL {url!r}; use file://<folder> or a folder path")
+        from tasks.s3 import S3Storage
+        from tasks.settings import load_settings
+
+        settings = settings or load_settings()
+        return S3Storage(url, endpoint_url=settings.s3_endpoint_url, region=settings.s3_region,
+                         addressing_style=settings.s3_addressing_style)
+    raise ConfigError(f"unsupported storage URL {url!r}; use s3://bucket/prefix, file://<folder> or a folder path")
 
 
 def content_hash(data: bytes) -> str:

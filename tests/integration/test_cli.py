@@ -25,7 +25,7 @@ def themesift(*args: str, tmp: Path, timeout: int = 600) -> subprocess.Completed
 
 @pytest.mark.parametrize(("args", "code", "message"), [
     (["run", "--bucket", "/definitely/not/here"], 1, "bucket folder /definitely/not/here does not exist"),
-    (["run", "--bucket", "s3://some-bucket/x"], 2, "S3 buckets are not supported"),
+    (["run", "--bucket", "ftp://some-host/x"], 2, "unsupported storage URL 'ftp://some-host/x'"),
     (["run", "-p", "min_cluster_size=1"], 2, "min_cluster_size"),
     (["run", "-p", "colour=red"], 2, "unknown parameter 'colour'"),
     (["run", "-p", "no-equals-sign"], 2, "is not key=value"),
@@ -38,6 +38,29 @@ def test_errors_are_one_line_and_exit_non_zero(args, code, message, tmp_path):
     assert "Traceback" not in result.stderr + result.stdout
     assert result.stderr.strip().startswith("error:")
     assert message in " ".join(result.stderr.split())
+
+
+def test_s3_problems_are_one_line_errors(s3_endpoint, tmp_path, monkeypatch):
+    from tests.integration.conftest import free_port
+
+    monkeypatch.setenv("THEMESIFT_S3_ENDPOINT_URL", s3_endpoint)
+    missing = themesift("run", "--bucket", "s3://no-such-bucket/in/", tmp=tmp_path)
+    monkeypatch.setenv("THEMESIFT_S3_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
+    dead = themesift("run", "--bucket", "s3://any-bucket", tmp=tmp_path)
+    for result, message in ((missing, "bucket 'no-such-bucket' does not exist"), (dead, "cannot reach the S3 endpoint")):
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+        assert result.stderr.strip().startswith("error:") and message in " ".join(result.stderr.split())
+
+
+def test_wrong_credentials_are_a_one_line_error(s3_auth_endpoint, tmp_path, monkeypatch):
+    auth = s3_auth_endpoint
+    monkeypatch.setenv("THEMESIFT_S3_ENDPOINT_URL", auth["endpoint"])
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", auth["key_id"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret")
+    result = themesift("run", "--bucket", f"s3://{auth['bucket']}", tmp=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    message = " ".join(result.stderr.split())
+    assert message.startswith("error: access to bucket guarded denied") and "credentials" in message
 
 
 def test_run_prints_the_report_path_and_shows_progress(tmp_path):

@@ -340,15 +340,97 @@ def make_skips(hostile: bool = False) -> list[dict[str, Any]]:
     return skips
 
 
+def make_map_inputs(themes: dict[str, Any], hostile: bool = False, seed: int = 0) -> tuple[Any, dict[int, str]]:
+    """Assignments (with map positions) consistent with ``themes``, and passage text for every chunk.
+
+    Chunks get embeddings near a per-theme (and per-subtheme) direction and are placed by the real
+    `tasks.project.project_embeddings`, so the map looks like a pipeline run's. Row order: theme by theme,
+    then the noise.
+
+    Args:
+        themes: A ``make_themes`` document.
+        hostile: Give some passages and object keys XSS payloads.
+        seed: Seed for the embeddings and the layout.
+
+    Returns:
+        ``(assignments, passages)``: a pyarrow table with ``chunk_id, doc_id, object_key, char_start,
+        char_end, theme_id, subtheme_id, centrality, x, y`` and ``{row: text}``.
+    """
+    import numpy as np
+    import pyarrow as pa
+
+    from tasks.project import project_embeddings
+
+    rng = np.random.default_rng(seed)
+    theme_ids: list[str | None] = []
+    sub_ids: list[str | None] = []
+    texts: list[str] = []
+    for cluster in themes["clusters"]:
+        pool = [n["text"] for n in cluster["nodes"]] or [cluster["cluster_summary"]]
+        for sub in cluster["subclusters"]:
+            theme_ids += [cluster["cluster_id"]] * sub["total_number_of_nodes"]
+            sub_ids += [sub["cluster_id"]] * sub["total_number_of_nodes"]
+            texts += [sub["cluster_summary"]] * sub["total_number_of_nodes"]
+        rest = cluster["total_number_of_nodes"] - sum(c["total_number_of_nodes"] for c in cluster["subclusters"])
+        theme_ids += [cluster["cluster_id"]] * rest
+        sub_ids += [None] * rest
+        texts += [pool[k % len(pool)] for k in range(rest)]
+    n_noise = themes["noise"]["total_number_of_nodes"]
+    theme_ids += [None] * n_noise
+    sub_ids += [None] * n_noise
+    texts += [_NOISE_TEXTS[k % len(_NOISE_TEXTS)] for k in range(n_noise)]
+    if hostile:
+        texts = [HOSTILE_STRINGS[k % len(HOSTILE_STRINGS)] + " " + t if k % 7 == 0 else t for k, t in enumerate(texts)]
+    n = len(texts)
+    centre = {c: rng.normal(size=64) for c in set(theme_ids) | set(sub_ids) if c is not None}
+    emb = rng.normal(size=(n, 64)) * 0.6
+    for i, (t, s) in enumerate(zip(theme_ids, sub_ids, strict=True)):
+        if t is not None:
+            emb[i] += centre[t] + (0.6 * centre[s] if s is not None else 0.0)
+    emb = (emb / np.linalg.norm(emb, axis=1, keepdims=True)).astype(np.float32)
+    labels = {t: i for i, t in enumerate(dict.fromkeys(t for t in theme_ids if t is not None))}
+    coords = project_embeddings(emb, np.array([labels.get(t, -1) for t in theme_ids]), seed=seed)
+    def key(i: int) -> str:
+        return f"<img src=x onerror=alert({i})>.jsonl" if hostile else f"tickets/2026-11-{i % 28 + 1:02d}.jsonl"
+
+    assignments = pa.table({
+        "chunk_id": [f"c{i:07d}" for i in range(n)], "doc_id": [f"d{i // 3:07d}" for i in range(n)],
+        "object_key": [key(i // 40) for i in range(n)], "char_start": [0] * n, "char_end": [len(t) for t in texts],
+        "theme_id": pa.array(theme_ids, pa.string()), "subtheme_id": pa.array(sub_ids, pa.string()),
+        "centrality": pa.array(rng.uniform(0.5, 0.95, n).astype(np.float32)),
+        "x": pa.array(coords[:, 0]), "y": pa.array(coords[:, 1]),
+    })
+    return assignments, dict(enumerate(texts))
+
+
+def render_fixture_report(n_themes: int = 6, hostile: bool = False, with_map: bool = True) -> str:
+    """A full report (map, documents, changes since a previous run) from the synthetic data."""
+    from tasks.report import build_map_data, map_rows, render_report, run_changes, sort_themes, theme_documents
+
+    themes = make_themes(n_themes, hostile=hostile)
+    manifest = make_manifest(themes)
+    kwargs: dict[str, Any] = {}
+    if with_map:
+        assignments, passages = make_map_inputs(themes, hostile)
+        drawn, carried = map_rows(assignments)
+        kwargs = {"map_data": build_map_data(assignments, sort_themes(themes),
+                                             {r: passages[r] for r in carried.tolist()}, drawn),
+                  "documents": theme_documents(assignments)}
+    previous = {**manifest, "run_id": "20261123T020000Z-0001", "finished_at": "2026-11-23T02:03:00Z",
+                "counts": {**manifest["counts"], "documents": manifest["counts"]["documents"] - 40,
+                           "themes": max(0, manifest["counts"]["themes"] - 1)},
+                "noise_pct": (manifest["noise_pct"] or 0) + 2.5}
+    return render_report(themes, manifest, make_skips(hostile), changes=run_changes(manifest, previous), **kwargs)
+
+
 def _main(argv: list[str]) -> None:
     """Write a sample report: ``report_fixtures.py OUT.html [--hostile] [--empty] [--themes N]``."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    from tasks.report import render_report, write_report
+    from tasks.report import write_report
 
     hostile = "--hostile" in argv
     n = 0 if "--empty" in argv else int(argv[argv.index("--themes") + 1]) if "--themes" in argv else 6
-    themes = make_themes(n, hostile=hostile)
-    out = write_report(render_report(themes, make_manifest(themes), make_skips(hostile)), Path(argv[0]))
+    out = write_report(render_fixture_report(n, hostile), Path(argv[0]))
     print(out)
 
 

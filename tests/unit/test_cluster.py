@@ -1,9 +1,11 @@
 """Unit tests for tasks.cluster (synthetic data only: planted blobs on the sphere)."""
 
+import json
+
 import numpy as np
 import pytest
 
-from tasks.cluster import Clustering, cluster_embeddings, recommended_k
+from tasks.cluster import Clustering, cluster_embeddings, recommended_k, theme_cohesion, theme_stability
 from tasks.knn import build_knn_graph
 
 D = 384
@@ -169,3 +171,53 @@ def test_input_validation():
         cluster_embeddings(x[:10], g)
     with pytest.raises(ValueError, match="min_samples"):
         cluster_embeddings(x, build_knn_graph(x, 3), min_samples=10)
+
+
+def test_identical_assignments_for_same_seed_and_input_through_ivf():
+    # Same seed, same input -> identical assignments, also on the approximate (IVF) graph path.
+    x, _ = _planted(seed=4, sizes=(120, 100, 90, 80), n_noise=40)
+    runs = [cluster_embeddings(x, build_knn_graph(x, recommended_k(25, None), method="ivf", seed=5), seed=5)
+            for _ in range(2)]
+    np.testing.assert_array_equal(runs[0].theme, runs[1].theme)
+    np.testing.assert_array_equal(runs[0].subtheme, runs[1].subtheme)
+    assert runs[0].diagnostics == runs[1].diagnostics | {"seconds": runs[0].diagnostics["seconds"]}
+
+
+def test_quality_self_report_in_diagnostics():
+    x, _ = _planted()
+    c = _run(x)
+    d = c.diagnostics
+    assert d["n_themes"] == c.theme.max() + 1 and d["n_subthemes"] == c.subtheme_theme.size
+    assert d["noise_pct"] == round(100 * float((c.theme < 0).mean()), 2)
+    assert 0.0 < d["cohesion"] <= 1.0
+    assert d["reassigned_noise_pct"] == 0.0
+    json.dumps(d)  # JSON-able, it goes into the manifest
+
+
+def test_noise_reassignment_is_off_by_default_and_reported():
+    x, truth = _planted()
+    plain, moved = _run(x), _run(x, reassign_noise=True)
+    assert (plain.theme < 0).sum() > 0
+    assert (moved.theme < 0).sum() < (plain.theme < 0).sum()
+    # Reassignment only fills noise: clustered chunks keep their theme (ids may be renumbered by size).
+    kept = plain.theme >= 0
+    pairs = set(zip(plain.theme[kept].tolist(), moved.theme[kept].tolist()))
+    assert len(pairs) == plain.theme.max() + 1
+    gained = int((moved.theme >= 0).sum() - (plain.theme >= 0).sum())
+    assert moved.diagnostics["reassigned_noise_pct"] == round(100 * gained / len(x), 2)
+
+
+def test_theme_stability_is_high_on_clear_blobs_and_seeded():
+    x, _ = _planted(seed=5, sizes=(120, 100, 90, 80), n_noise=20)
+    c = _run(x)
+    a = theme_stability(x, c.theme, seed=3)
+    assert a == theme_stability(x, c.theme, seed=3)
+    assert a["stability_ari"] >= 0.8 and a["stability_sample"] == round(0.9 * len(x))
+    tiny = theme_stability(x[:30], c.theme[:30])
+    assert tiny["stability_ari"] is None
+
+
+def test_theme_cohesion_degenerate_cases():
+    x = _normalise(np.ones((5, D)))
+    assert theme_cohesion(x, np.full(5, -1)) is None
+    assert theme_cohesion(x, np.zeros(5, np.int64)) == 1.0

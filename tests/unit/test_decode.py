@@ -77,12 +77,3 @@ def test_extension_of():
     assert extension_of("dir/.hidden") == ""
     assert extension_of("README") == ""
 
-
-def test_published_files_are_world_readable(tmp_path):
-    import stat
-
-    from tasks.storage import LocalStorage
-
-    store = LocalStorage(tmp_path, create=True)
-    store.put("runs/r1/manifest.json", b"{}")
-    assert stat.S_IMODE((tmp_path / "runs/r1/manifest.json").stat().st_mode) == 0o644

@@ -55,7 +55,7 @@ def catalog(tmp_path_factory) -> tuple[duckdb.DuckDBPyConnection, dict]:
               "decode_config": "x", "chunk_config": "x", "size": 1, "etag": "e", "last_modified": 0.0,
               "content_hash": "h", "status": "ok", "n_documents": 1, "started_at": "2026-01-01 00:00:00",
               "finished_at": "2026-01-01 00:00:00", "params": "{}", "settings": "{}", "counts": "{}",
-              "output_prefix": "runs/r/"}
+              "output_prefix": "runs/r/", "commit_size": 16}
     return con, values
 
 

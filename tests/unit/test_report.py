@@ -33,9 +33,14 @@ from tasks.report import (
     write_report,
 )
 try:  # works whether or not tests/ is a package
-    from tests.unit.report_fixtures import make_manifest, make_skips, make_themes
+    from tests.unit.report_fixtures import make_manifest, make_skips, make_themes, render_fixture_report
 except ImportError:  # pragma: no cover - depends on how pytest was started
-    from report_fixtures import make_manifest, make_skips, make_themes  # type: ignore[no-redef]
+    from report_fixtures import (  # type: ignore[no-redef]
+        make_manifest,
+        make_skips,
+        make_themes,
+        render_fixture_report,
+    )
 
 
 class _Page(HTMLParser):
@@ -77,12 +82,12 @@ def _render(n_themes: int = 6, hostile: bool = False) -> str:
 
 @pytest.fixture(scope="module")
 def hostile_html() -> str:
-    return _render(hostile=True)
+    return render_fixture_report(hostile=True)
 
 
 @pytest.fixture(scope="module")
 def normal_html() -> str:
-    return _render()
+    return render_fixture_report()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -102,12 +107,15 @@ def test_every_template_compiles_and_the_static_ones_render() -> None:
 
 @pytest.mark.parametrize("n_themes", [1, 6, 12])
 @pytest.mark.parametrize("hostile", [False, True])
-def test_report_renders_a_complete_document(n_themes: int, hostile: bool) -> None:
-    html = _render(n_themes, hostile)
+@pytest.mark.parametrize("with_map", [False, True])
+def test_report_renders_a_complete_document(n_themes: int, hostile: bool, with_map: bool) -> None:
+    html = render_fixture_report(n_themes, hostile, with_map) if with_map else _render(n_themes, hostile)
     assert html.startswith("<!doctype html>")
     assert html.rstrip().endswith("</html>")
-    assert html.count("data-theme-card>") == n_themes
+    assert html.count("data-theme-card ") == n_themes
+    assert html.count("data-theme-page=") == n_themes
     assert 'id="noise"' in html and 'id="skips"' in html
+    assert ('id="ts-map-data"' in html) == with_map
 
 
 def test_themes_are_sorted_by_size_and_input_is_not_mutated() -> None:
@@ -117,7 +125,7 @@ def test_themes_are_sorted_by_size_and_input_is_not_mutated() -> None:
     before = copy.deepcopy(themes)
     html = render_report(themes, make_manifest(themes), [])
     assert themes == before
-    order = re.findall(r'<article class="card[^"]*" id="theme-(t\d+)"', html)
+    order = re.findall(r'<article class="card[^"]*" id="card-(t\d+)"', html)
     assert order == ["t0", "t1", "t2", "t3"]
 
 
@@ -141,9 +149,10 @@ def test_no_external_resources_and_no_secret_settings(normal_html: str) -> None:
 def test_only_our_own_scripts_are_in_the_page(hostile_html: str) -> None:
     page = _parse(hostile_html)
     expected_js = make_environment().get_template(SCRIPT_TEMPLATE).render()
-    assert len(page.scripts) == 2
-    (data_attrs, _), (code_attrs, code) = page.scripts
-    assert data_attrs == {"type": "application/json", "id": "ts-index"}
+    assert len(page.scripts) == 4
+    *data, (code_attrs, code) = page.scripts
+    assert [attrs for attrs, _ in data] == [{"type": "application/json", "id": name}
+                                           for name in ("ts-index", "ts-themes", "ts-map-data")]
     assert code_attrs == {}
     assert code == expected_js
     assert "<script>alert" not in hostile_html
@@ -175,21 +184,26 @@ def test_jinja_syntax_in_documents_is_not_evaluated(hostile_html: str) -> None:
     assert "{% raw %}" in hostile_html
 
 
-def test_closing_script_tag_in_tojson_data_is_escaped(hostile_html: str) -> None:
-    block = re.search(r'<script type="application/json" id="ts-index">(.*?)</script>', hostile_html, re.S)
+@pytest.mark.parametrize("block_id", ["ts-index", "ts-themes", "ts-map-data"])
+def test_closing_script_tag_in_tojson_data_is_escaped(hostile_html: str, block_id: str) -> None:
+    block = re.search(rf'<script type="application/json" id="{block_id}">(.*?)</script>', hostile_html, re.S)
     assert block is not None
     raw = block.group(1)
     assert "</script" not in raw.lower()
     assert "<" not in raw and ">" not in raw
-    assert "\\u003c/script\\u003e" in raw
-    index = json.loads(raw)
-    assert "</script><script>alert(1)</script>" in index[1]["text"]
+    assert "\\u003c/script\\u003e" in raw or "\\u003cimg" in raw
+    data = json.loads(raw)
+    if block_id == "ts-index":
+        assert "</script><script>alert(1)</script>" in data[1]["text"]
+    if block_id == "ts-map-data":
+        assert any("</script><script>alert(1)</script>" in t for t in data["pt"])
+        assert any(f.startswith("<img src=x onerror=") for f in data["files"])
 
 
 def test_csp_pins_the_inline_script_by_hash(hostile_html: str) -> None:
     page = _parse(hostile_html)
     csp = next(a["content"] for t, a in page.tags if t == "meta" and a.get("http-equiv") == "Content-Security-Policy")
-    code = page.scripts[1][1]
+    code = page.scripts[-1][1]
     digest = base64.b64encode(hashlib.sha256(code.encode()).digest()).decode()
     assert f"script-src 'sha256-{digest}'" in (csp or "")
     assert "default-src 'none'" in (csp or "")
@@ -293,7 +307,7 @@ def test_all_noise_run_renders_and_says_so() -> None:
     assert "No themes were found in this run." in html
     assert "classed as noise" in html
     assert "100.0%" in html
-    assert "data-theme-card" not in html
+    assert "data-theme-card data-theme=" not in html
     assert "<script" not in html  # nothing to filter, so no script at all
 
 

@@ -1,0 +1,50 @@
+"""The whole flow with the bucket and the outputs on a real S3 server (moto on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow.parquet as pq
+import pytest
+
+from tasks.settings import RunParams
+from tests.integration.conftest import s3_client
+from tests.integration.corpus import BAD_INPUTS, PLANTED, planted_document
+
+pytestmark = pytest.mark.integration
+
+
+def test_flow_reads_and_publishes_on_s3(prefect_harness, workspace, s3_bucket, s3_endpoint):
+    import random
+
+    from flows.recluster import recluster
+
+    bucket = s3_bucket.removeprefix("s3://")
+    client = s3_client(s3_endpoint)
+    rng = random.Random(3)
+    for theme in PLANTED:
+        for i in range(14):
+            client.put_object(Bucket=bucket, Key=f"in/{theme}/{i:02d}.txt", Body=planted_document(theme, rng).encode())
+    for key, (data, _reason) in BAD_INPUTS.items():
+        client.put_object(Bucket=bucket, Key=f"in/{key}", Body=data)
+    client.put_object(Bucket=bucket, Key="in/../../etc/passwd.txt", Body=b"root:x:0:0")
+    client.put_object(Bucket=bucket, Key="in/big/huge.txt", Body=b"word " * 300_000)
+    client.put_object(Bucket=bucket, Key="elsewhere/ignored.txt", Body=b"outside the prefix")
+
+    result = recluster(params=RunParams(prefix="in/", min_cluster_size=8, min_subcluster_size=4, max_object_mb=1.0),
+                       bucket_url=s3_bucket, output_url=f"{s3_bucket}/out")
+
+    latest = json.loads(client.get_object(Bucket=bucket, Key="out/latest.json")["Body"].read())
+    assert latest["run_id"] == result["run_id"]
+    manifest = json.loads(client.get_object(Bucket=bucket, Key=f"out/{latest['manifest']}")["Body"].read())
+    counts = manifest["counts"]
+    assert counts["objects_listed"] == 4 * 14 + len(BAD_INPUTS) + 2
+    assert counts["objects_skipped"] == len(BAD_INPUTS) + 2
+    assert counts["themes"] >= 4 and counts["documents"] == 4 * 14
+    keys = {o["Key"] for o in client.list_objects_v2(Bucket=bucket, Prefix=f"out/runs/{result['run_id']}/")["Contents"]}
+    assert {k.rsplit("/", 1)[-1] for k in keys} >= {"themes.json", "assignments.parquet", "manifest.json", "report.html"}
+    report = client.get_object(Bucket=bucket, Key=f"out/{latest['report']}")["Body"].read().decode()
+    assert "unsafe_key" in report and "too_large" in report
+    local = workspace.root / "a.parquet"
+    local.write_bytes(client.get_object(Bucket=bucket, Key=f"out/runs/{result['run_id']}/assignments.parquet")["Body"].read())
+    assert all(k.startswith("in/") and "/../" not in k for k in pq.read_table(local).column("object_key").to_pylist())
