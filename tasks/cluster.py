@@ -455,11 +455,9 @@ def _absorb_border_points(labels: np.ndarray, idx: np.ndarray, dist: np.ndarray,
     voting = clustered & (np.cumsum(clustered, axis=1) <= BORDER_VOTES)
     n_themes = int(labels.max()) + 1
     rows, cols = np.nonzero(voting)
-    counts = np.zeros((len(noise), n_themes), np.int32)
-    np.add.at(counts, (rows, nb_lab[rows, cols]), 1)
-    best = counts.argmax(axis=1)  # lowest label wins ties: deterministic
+    best, top = _plurality(rows, nb_lab[rows, cols], np.ones(len(rows)), len(noise))
     voters = np.minimum(clustered.sum(axis=1), BORDER_VOTES)
-    agree = (voters > 0) & (counts[np.arange(len(noise)), best] >= BORDER_SHARE * voters)
+    agree = (voters > 0) & (top >= BORDER_SHARE * voters)
     reach = np.zeros(n_themes)
     members = labels >= 0
     np.maximum.at(reach, labels[members], core[members])
@@ -480,15 +478,34 @@ def _reassign_noise(theme: np.ndarray, graph: KnnGraph) -> tuple[np.ndarray, int
         return theme, 0
     nb = graph.indices[noise]
     nb_lab = np.where(nb >= 0, theme[np.maximum(nb, 0)], -1)
-    n_themes = int(theme.max()) + 1
     rows, cols = np.nonzero(nb_lab >= 0)
     # A tiny rank bonus breaks ties toward the nearest neighbour's theme, deterministically.
-    votes = np.zeros((len(noise), n_themes), np.float64)
-    np.add.at(votes, (rows, nb_lab[rows, cols]), 1.0 + 1e-3 / (1.0 + cols))
-    has = votes.max(axis=1) > 0
+    best, top = _plurality(rows, nb_lab[rows, cols], 1.0 + 1e-3 / (1.0 + cols), len(noise))
+    has = top > 0
     out = theme.copy()
-    out[noise[has]] = votes[has].argmax(axis=1)
+    out[noise[has]] = best[has]
     return out, int(has.sum())
+
+
+def _plurality(rows: np.ndarray, labels: np.ndarray, weights: np.ndarray, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the label with the largest summed weight (ties: lowest label) and that weight.
+
+    Sparse: a dense ``(rows, themes)`` table would be ~1 GB at 1M chunks and a thousand themes.
+    Rows without votes get label -1 and weight 0.
+    """
+    best = np.full(n_rows, -1, np.int64)
+    top = np.zeros(n_rows, np.float64)
+    if len(rows) == 0:
+        return best, top
+    n_lab = int(labels.max()) + 1
+    keys, inverse = np.unique(rows.astype(np.int64) * n_lab + labels, return_inverse=True)
+    sums = np.bincount(inverse, weights=weights)
+    r, lab = keys // n_lab, keys % n_lab
+    order = np.lexsort((lab, -sums, r))  # per row: heaviest first, then lowest label
+    first = order[np.r_[True, r[order][1:] != r[order][:-1]]]
+    best[r[first]] = lab[first]
+    top[r[first]] = sums[first]
+    return best, top
 
 
 def theme_cohesion(emb: np.ndarray, theme: np.ndarray) -> float | None:
