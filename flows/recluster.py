@@ -1,6 +1,6 @@
 """The recluster flow: bucket in, themes, subthemes and a report out.
 
-ingest → chunk → embed → knn → cluster → project → summarize → publish → report. The flow only wires the stage
+ingest → chunk → embed → knn → cluster → project → summarize → lineage → publish → report. The flow only wires the stage
 tasks; each stage reads and writes the catalog, the embedding cache and the run's scratch folder itself
 and hands the next one a small record (counts, seconds). Deployments: ``recluster/nightly`` (cron, UTC)
 and ``recluster/adhoc`` in ``prefect.yaml``.
@@ -15,6 +15,7 @@ from tasks.cluster import cluster_task
 from tasks.embed import embed_task
 from tasks.ingest import ingest_task
 from tasks.knn import knn_task
+from tasks.lineage import lineage_task
 from tasks.project import project_task
 from tasks.publish import publish_task
 from tasks.report import report_task
@@ -46,5 +47,6 @@ def recluster(params: RunParams | None = None, bucket_url: str | None = None,
         stages["cluster"] = cluster_task(run, settings, params)
         stages["project"] = project_task(run, settings, params)
         stages["summarize"] = summarize_task(run, settings, params)
+        stages["lineage"] = lineage_task(run, settings, params)
         stages["publish"] = publish_task(run, settings, params, stages)
-        return report_task(run, settings, stages["publish"])
+        return report_task(run, settings, params, stages["publish"])

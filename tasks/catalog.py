@@ -22,7 +22,7 @@ SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 # Arrow tables may only be registered under these names (the SQL files refer to them).
 INPUT_NAMES = frozenset(
     {"listing_input", "documents_input", "skips_input", "doc_ids_input", "chunks_input",
-     "chunk_ids_input", "assignments_input"}
+     "chunk_ids_input", "assignments_input", "clusters_input", "lineage_input"}
 )
 
 

@@ -161,12 +161,13 @@ def read_latest(storage: Storage) -> dict | None:
 from pathlib import Path  # noqa: E402 - wrappers sit below the plain functions they wrap
 
 from tasks.catalog import Catalog, open_catalog  # noqa: E402
+from tasks.lineage import CENTROIDS_FILE, LINEAGE_FILE, Lineage, diff_events  # noqa: E402
 from tasks.runs import RunRef, utc_now  # noqa: E402
 from tasks.settings import RunParams, Settings  # noqa: E402
 from tasks.stage import stage_logger, stage_task, stopwatch  # noqa: E402
 from tasks.storage import open_storage  # noqa: E402
 
-STAGE_ORDER = ("ingest", "chunk", "embed", "knn", "cluster", "project", "summarize", "publish")
+STAGE_ORDER = ("ingest", "chunk", "embed", "knn", "cluster", "project", "summarize", "lineage", "publish")
 
 
 def fetch_passages(catalog: Catalog, corpus: pa.Table, rows: Sequence[int]) -> dict[int, dict]:
@@ -196,8 +197,64 @@ def build_manifest(run: RunRef, settings: Settings, params: RunParams, stages: M
                     "finest_clustered_pct": cluster["finest_clustered_pct"],
                     "mean_cohesion": stages["summarize"]["mean_cohesion"], **cluster.get("diagnostics", {})},
         "timings": timings,
-        "outputs": {"themes": "themes.json", "assignments": "assignments.parquet", "report": "report.html"},
+        "promoted": params.promote,
+        "outputs": {"themes": "themes.json", "assignments": "assignments.parquet", "lineage": "lineage.parquet",
+                    "report": "report.html"},
     }
+
+
+def apply_lineage(summaries: list[dict], lineage: Lineage) -> list[dict]:
+    """Give every summary its stable id and carried-over header (children keep their size order)."""
+    for theme in summaries:
+        theme["cluster_id"] = lineage.theme_ids[theme["label"]]
+        theme["header"] = lineage.headers.get(theme["cluster_id"], theme["header"])
+        for child in theme["children"]:
+            child["cluster_id"] = lineage.subtheme_ids[child["label"]]
+            child["header"] = lineage.headers.get(child["cluster_id"], child["header"])
+    return summaries
+
+
+def clusters_table(summaries: Sequence[Mapping[str, Any]], theme_centroids: np.ndarray,
+                   sub_centroids: np.ndarray) -> pa.Table:
+    """The catalog's ``clusters`` rows of a run: id, parent, level, size, header and centroid."""
+    rows = []
+    for theme in summaries:
+        rows.append((theme["cluster_id"], None, "theme", theme["size"], theme["header"], theme_centroids[theme["label"]]))
+        rows.extend((c["cluster_id"], theme["cluster_id"], "subtheme", c["size"], c["header"],
+                     sub_centroids[c["label"]]) for c in theme["children"])
+    dim = theme_centroids.shape[1] if theme_centroids.ndim == 2 else 0
+    flat = np.concatenate([r[5] for r in rows]).astype(np.float32) if rows else np.empty(0, np.float32)
+    return pa.table({
+        "cluster_id": pa.array([r[0] for r in rows], pa.string()), "parent_id": pa.array([r[1] for r in rows], pa.string()),
+        "level": pa.array([r[2] for r in rows], pa.string()), "size": pa.array([r[3] for r in rows], pa.int32()),
+        "header": pa.array([r[4] for r in rows], pa.string()),
+        "centroid": pa.ListArray.from_arrays(pa.array(np.arange(len(rows) + 1) * dim, pa.int32()), pa.array(flat)),
+    })
+
+
+def lineage_table(lineage: Lineage) -> pa.Table:
+    """The lineage events of a run as a table (catalog ``lineage`` rows and ``lineage.parquet``)."""
+    events = lineage.events
+    return pa.table({
+        "previous_run_id": pa.array([lineage.previous_run_id] * len(events), pa.string()),
+        "level": pa.array([e["level"] for e in events], pa.string()),
+        "cluster_id": pa.array([e["cluster_id"] for e in events], pa.string()),
+        "event": pa.array([e["event"] for e in events], pa.string()),
+        "previous_ids": pa.array([e["previous_ids"] for e in events], pa.list_(pa.string())),
+        "current_ids": pa.array([e["current_ids"] for e in events], pa.list_(pa.string())),
+        "size_before": pa.array([e["size_before"] for e in events], pa.int32()),
+        "size_after": pa.array([e["size_after"] for e in events], pa.int32()),
+        "moved_share": pa.array([e["moved_share"] for e in events], pa.float64()),
+    })
+
+
+def lineage_summary(lineage: Lineage) -> dict:
+    """The manifest's ``lineage`` section: the run compared with, event counts per level, and the diff."""
+    counts: dict[str, dict[str, int]] = {}
+    for e in lineage.events:
+        level = counts.setdefault(e["level"], {})
+        level[e["event"]] = level.get(e["event"], 0) + 1
+    return {"previous_run_id": lineage.previous_run_id, "counts": counts, "diff": diff_events(lineage.events)}
 
 
 def _load_run_outputs(run: RunRef) -> tuple[pa.Table, np.ndarray, np.ndarray, list[dict], np.ndarray]:
@@ -215,6 +272,11 @@ def publish_task(run: RunRef, settings: Settings, params: RunParams, stages: dic
     log = stage_logger()
     with stopwatch() as timing:
         corpus, theme, subtheme, summaries, centrality = _load_run_outputs(run)
+        lineage = Lineage.from_json(json.loads(run.path(LINEAGE_FILE).read_text(encoding="utf-8")))
+        summaries = apply_lineage(summaries, lineage)
+        cents = np.load(run.path(CENTROIDS_FILE))
+        clusters = clusters_table(summaries, cents["theme"], cents["subtheme"])
+        events = lineage_table(lineage)
         n_sub = int(subtheme.max()) + 1 if subtheme.size and subtheme.max() >= 0 else 0
         theme_ids, sub_ids = label_ids(summaries, int(theme.max()) + 1 if theme.size else 0, n_sub)
         examples = noise_rows(theme, params.seed)
@@ -226,9 +288,15 @@ def publish_task(run: RunRef, settings: Settings, params: RunParams, stages: dic
             with catalog.transaction():
                 catalog.run("delete_run_assignments", {"run_id": run.run_id})
                 catalog.run("insert_assignments", {"run_id": run.run_id}, assignments_input=assignments)
+                catalog.run("delete_run_clusters", {"run_id": run.run_id})
+                catalog.run("insert_clusters", {"run_id": run.run_id}, clusters_input=clusters)
+                catalog.run("delete_run_lineage", {"run_id": run.run_id})
+                catalog.run("insert_lineage", {"run_id": run.run_id}, lineage_input=events)
         storage = open_storage(settings.output_url, create=True, settings=settings)
-        files = {"themes.json": json_bytes(themes), "assignments.parquet": parquet_bytes(assignments)}
+        files = {"themes.json": json_bytes(themes), "assignments.parquet": parquet_bytes(assignments),
+                 "lineage.parquet": parquet_bytes(events)}
         manifest = build_manifest(run, settings, params, stages, utc_now())
+        manifest["lineage"] = lineage_summary(lineage)
         write_run_files(storage, run.run_id, files, manifest)
     log.info(f"publish: run {run.run_id} written to {storage.url}/{run_prefix(run.run_id)} "
              f"({len(summaries)} themes, {corpus.num_rows:,} chunks)")

@@ -500,6 +500,72 @@ def run_changes(manifest: dict[str, Any], previous: dict[str, Any] | None) -> di
     return {"run_id": previous.get("run_id"), "finished_at": previous.get("finished_at"), **out}
 
 
+DIFF_MAX_ITEMS = 8
+"""At most this many entries per list of the night-over-night diff (the rest are counted)."""
+
+
+def _theme_ref(cluster_id: str, themes: dict[str, dict[str, Any]], size: int | None = None) -> dict[str, Any]:
+    """A theme as the diff shows it: id, header, size and one example passage (when the run still has it)."""
+    theme = themes.get(cluster_id)
+    nodes = (theme or {}).get("nodes") or []
+    return {"id": cluster_id, "dom": dom_id(cluster_id), "present": theme is not None,
+            "header": (theme or {}).get("cluster_header", ""),
+            "size": size if size is not None else (theme or {}).get("total_number_of_nodes"),
+            "example": nodes[0] if nodes else None}
+
+
+def build_diff(lineage: dict[str, Any] | None, themes: list[dict[str, Any]],
+               previous_themes: dict[str, Any] | None, limit: int = DIFF_MAX_ITEMS) -> dict[str, Any] | None:
+    """The report's "since the previous run" view of the manifest's ``lineage`` section.
+
+    Args:
+        lineage: ``manifest["lineage"]`` (None, or no previous run: no diff to show).
+        themes: This run's themes (`sort_themes`).
+        previous_themes: The previous run's ``themes.json`` (None when it was pruned or unreadable: the
+            gone themes then show without an example).
+        limit: Entries per list.
+
+    Returns:
+        ``{"previous_run_id", "counts", "sub_counts", "emerging", "splits", "merges", "movers", "gone",
+        "empty"}``; every theme inside is a `_theme_ref`.
+    """
+    if not lineage or not lineage.get("previous_run_id"):
+        return None
+    cur = {t.get("cluster_id"): t for t in themes}
+    prev = {t.get("cluster_id"): t for t in (previous_themes or {}).get("clusters", [])}
+    events = [e for e in lineage.get("diff", []) if e.get("level") == "theme"]
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for e in events:
+        by_kind.setdefault(e["event"], []).append(e)
+
+    def prev_ref(cid: str, size: int | None = None) -> dict[str, Any]:
+        ref = _theme_ref(cid, prev, size)
+        if not ref["header"] and cid in cur:
+            ref["header"] = cur[cid].get("cluster_header", "")
+        return ref
+
+    movers = sorted(by_kind.get("grew", []) + by_kind.get("shrank", []),
+                    key=lambda e: (-abs(e["size_after"] - e["size_before"]), e["cluster_id"]))
+    top_move = max((abs(e["size_after"] - e["size_before"]) for e in movers), default=0)
+    sub_counts = {k: v for k, v in (lineage.get("counts", {}).get("subtheme") or {}).items() if k != "stable"}
+    counts = {k: len(by_kind.get(k, [])) for k in ("born", "grew", "shrank", "split", "merged", "died")}
+    return {
+        "previous_run_id": lineage["previous_run_id"], "counts": counts, "sub_counts": sub_counts,
+        "kept": sum(1 for t in themes if t.get("cluster_id") in prev) if prev else None,
+        "emerging": [_theme_ref(e["cluster_id"], cur, e["size_after"]) for e in by_kind.get("born", [])[:limit]],
+        "splits": [{"source": prev_ref(e["cluster_id"], e["size_before"]), "moved": e.get("moved_share"),
+                    "parts": [_theme_ref(c, cur) for c in e["current_ids"]]} for e in by_kind.get("split", [])[:limit]],
+        "merges": [{"target": _theme_ref(e["cluster_id"], cur, e["size_after"]), "moved": e.get("moved_share"),
+                    "sources": [prev_ref(p) for p in e["previous_ids"]]} for e in by_kind.get("merged", [])[:limit]],
+        "movers": [{**_theme_ref(e["cluster_id"], cur, e["size_after"]), "before": e["size_before"],
+                    "after": e["size_after"], "change": e["size_after"] - e["size_before"],
+                    "moved": e.get("moved_share"), "scale": top_move} for e in movers[:limit]],
+        "gone": [prev_ref(e["cluster_id"], e["size_before"]) for e in by_kind.get("died", [])[:limit]],
+        "more": {k: max(0, len(v) - limit) for k, v in by_kind.items()},
+        "empty": not events,
+    }
+
+
 def _csp_hash(script: str) -> str:
     """The CSP source expression (``'sha256-...'``) that allows exactly this inline script."""
     digest = hashlib.sha256(script.encode("utf-8")).digest()
@@ -515,6 +581,7 @@ def render_report(
     map_data: dict[str, Any] | None = None,
     documents: dict[str, list[dict[str, Any]]] | None = None,
     changes: dict[str, Any] | None = None,
+    diff: dict[str, Any] | None = None,
 ) -> str:
     """Render the run report.
 
@@ -527,6 +594,7 @@ def render_report(
             it the page says the run has no map.
         documents: Documents most about each theme (`theme_documents`), by theme id.
         changes: Changes since the previous run (`run_changes`).
+        diff: Theme events since the previous run (`build_diff`).
 
     Returns:
         The complete HTML document.
@@ -554,6 +622,7 @@ def render_report(
                        for t in sorted_themes],
         "documents": documents or {},
         "changes": changes,
+        "diff": diff,
         # Our own template output (it reads no variables), never document data.
         "script": Markup(script),
         "script_csp": Markup(_csp_hash(script)),
@@ -581,8 +650,8 @@ import json as _json  # noqa: E402 - wrappers sit below the plain functions they
 from tasks.catalog import open_catalog  # noqa: E402
 from tasks.graph import render_run_graph, render_theme_graph  # noqa: E402
 from tasks.publish import promote_run, read_latest  # noqa: E402
-from tasks.runs import RunRef, drop_scratch_arrays, utc_now  # noqa: E402
-from tasks.settings import Settings  # noqa: E402
+from tasks.runs import RunRef, drop_scratch_arrays, prune_runs, utc_now  # noqa: E402
+from tasks.settings import RunParams, Settings  # noqa: E402
 from tasks.stage import stage_logger, stage_task, stopwatch  # noqa: E402
 from tasks.storage import open_storage  # noqa: E402
 
@@ -697,9 +766,24 @@ def write_graphs(storage, prefix: str, assignments: pa.Table, themes: list[dict]
     return 1 + len(themes)
 
 
+def previous_themes(storage, lineage: dict | None) -> dict | None:
+    """The ``themes.json`` of the run this one was compared with (None when there is none or it is gone)."""
+    ref = (lineage or {}).get("previous_run_id")
+    if not ref:
+        return None
+    try:
+        return _json.loads(storage.get(f"runs/{ref}/themes.json"))
+    except Exception:  # noqa: BLE001 - a pruned previous run only means "no examples for gone themes"
+        return None
+
+
 @stage_task(name="report")
-def report_task(run: RunRef, settings: Settings, published: dict) -> dict:
-    """Render the report and graph PNGs next to the run's outputs, make the run the latest, publish artifacts."""
+def report_task(run: RunRef, settings: Settings, params: RunParams, published: dict) -> dict:
+    """Render the report and graph PNGs next to the run's outputs, make the run the latest, publish artifacts.
+
+    With ``params.promote`` false the run is complete but ``latest.json`` keeps pointing where it did.
+    Afterwards run folders beyond the newest ``params.keep_runs`` are deleted (`prune_runs`).
+    """
     log = stage_logger()
     with stopwatch() as timing:
         storage = open_storage(settings.output_url, create=True, settings=settings)
@@ -713,13 +797,19 @@ def report_task(run: RunRef, settings: Settings, published: dict) -> dict:
         map_data = build_map_data(assignments, ordered, map_passages(settings, assignments, carried), drawn)
         html = render_report(themes, manifest, run_skips(settings, run.run_id), map_data=map_data,
                              documents=theme_documents(assignments),
-                             changes=run_changes(manifest, previous_manifest(storage, run.run_id)))
+                             changes=run_changes(manifest, previous_manifest(storage, run.run_id)),
+                             diff=build_diff(manifest.get("lineage"), ordered,
+                                             previous_themes(storage, manifest.get("lineage"))))
         storage.put(prefix + "report.html", html.encode("utf-8"))
         graphs = write_graphs(storage, prefix, assignments, ordered, f"themesift run {run.run_id}", seed)
         finished = utc_now()
-        promote_run(storage, run.run_id, finished)
+        if params.promote:
+            promote_run(storage, run.run_id, finished)
         finish_run(settings, run.run_id, manifest, finished)
         drop_scratch_arrays(run, ("embeddings.npy", "knn.npz"))  # ~1.5 GB per million chunks, per run
+        pruned = prune_runs(settings, storage, params.keep_runs)
+    if pruned:
+        log.info(f"report: retention keeps {params.keep_runs} runs; deleted {len(pruned)} older: {', '.join(pruned)}")
     report_url = f"{storage.url}/{prefix}report.html"
     try:
         publish_artifacts(manifest, ordered, report_url)

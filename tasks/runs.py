@@ -81,9 +81,39 @@ def recover_unfinished_runs(catalog: Catalog, output: Storage, state_dir: Path) 
         for obj in list(output.list(run_prefix(run_id))):
             output.delete(obj.key)
         shutil.rmtree(state_dir / "runs" / run_id, ignore_errors=True)
-        catalog.run("update_run_status", {"run_id": run_id, "status": "interrupted"})
+        with catalog.transaction():
+            for statement in ("delete_run_assignments", "delete_run_clusters", "delete_run_lineage"):
+                catalog.run(statement, {"run_id": run_id})
+            catalog.run("update_run_status", {"run_id": run_id, "status": "interrupted"})
         interrupted.append(run_id)
     return interrupted
+
+
+def prune_runs(settings: Settings, output: Storage, keep: int) -> list[str]:
+    """Retention: delete the run folders of complete runs older than the newest ``keep``; return their ids.
+
+    The run ``latest.json`` points at is never deleted, whatever its age. Only runs this catalog knows
+    as complete are touched (another deployment's folders in the same output are left alone). Each
+    folder loses its manifest first, so an interrupted prune leaves an incomplete folder, never one
+    that looks complete with files missing. The catalog keeps the run's row (status ``pruned``), its
+    clusters (fresh ids never reuse theirs) and its lineage; its assignments go.
+    """
+    from tasks.catalog import open_catalog
+    from tasks.publish import read_latest, run_prefix
+
+    latest = (read_latest(output) or {}).get("run_id")
+    with open_catalog(settings.catalog_path) as catalog:
+        complete = [r for (r,) in catalog.rows("select_complete_runs")]
+        victims = [r for r in complete[keep:] if r != latest]
+        for run_id in victims:
+            keys = sorted((o.key for o in output.list(run_prefix(run_id))), key=lambda k: not k.endswith("/manifest.json"))
+            for key in keys:
+                output.delete(key)
+            shutil.rmtree(settings.state_dir / "runs" / run_id, ignore_errors=True)
+            with catalog.transaction():
+                catalog.run("delete_run_assignments", {"run_id": run_id})
+                catalog.run("update_run_status", {"run_id": run_id, "status": "pruned"})
+    return victims
 
 
 def drop_scratch_arrays(run: RunRef, names: tuple[str, ...]) -> None:

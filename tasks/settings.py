@@ -115,6 +115,27 @@ class RunParams(BaseModel):
     stability_check: bool = Field(
         False, description="Re-cluster a 90 % sample and report how much the themes agree (about doubles cluster time)."
     )
+    match_min_overlap: float = Field(
+        0.3, ge=0, le=1, description="Stable ids: Jaccard overlap of shared chunks for a theme to keep the previous run's id."
+    )
+    match_min_cosine: float = Field(
+        0.9, ge=-1, le=1, description="Stable ids: centroid cosine that matches themes left over by the overlap rule."
+    )
+    event_min_share: float = Field(
+        0.2, gt=0, le=1, description="Lineage: share of a theme's chunks each part must get for a `split`."
+    )
+    merge_min_share: float = Field(
+        0.5, gt=0, le=1, description="Lineage: share of each source theme's chunks that must go into one theme for a `merged`."
+    )
+    event_min_change: float = Field(
+        0.2, gt=0, description="Lineage: relative size change that counts as `grew` or `shrank`."
+    )
+    promote: bool = Field(
+        True, description="Make this run the latest (false: a side-by-side experiment that nightly runs ignore)."
+    )
+    keep_runs: int = Field(
+        30, ge=1, description="Retention: keep the newest N complete runs' output folders; `latest` is never deleted."
+    )
 
     @model_validator(mode="after")
     def _check_sizes(self) -> RunParams:

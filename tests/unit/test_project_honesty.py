@@ -32,6 +32,11 @@ INPUT_COLUMNS = {
     "chunk_ids_input": {"row_no": pa.int64(), "chunk_id": pa.string()},
     "assignments_input": {"chunk_id": pa.string(), "theme_id": pa.string(), "subtheme_id": pa.string(),
                           "centrality": pa.float32()},
+    "clusters_input": {"cluster_id": pa.string(), "parent_id": pa.string(), "level": pa.string(), "size": pa.int32(),
+                       "header": pa.string(), "centroid": pa.list_(pa.float32())},
+    "lineage_input": {"previous_run_id": pa.string(), "level": pa.string(), "cluster_id": pa.string(),
+                      "event": pa.string(), "previous_ids": pa.list_(pa.string()), "current_ids": pa.list_(pa.string()),
+                      "size_before": pa.int32(), "size_after": pa.int32(), "moved_share": pa.float64()},
 }
 
 
