@@ -13,8 +13,8 @@ Contract of the numeric core (pure functions, no I/O):
   members were all deleted or re-chunked, and a theme that comes back). A matched current cluster keeps
   the previous id and header; the others get fresh ids that were never used before.
 - **Events**, one row per affected cluster: ``split`` (a previous cluster sent at least
-  ``event_min_share`` of its shared chunks to each of two or more current clusters), ``merged`` (two or
-  more previous clusters each sent more than half of their shared chunks into one current cluster),
+  ``event_min_share`` of its members to each of two or more current clusters), ``merged`` (two or
+  more previous clusters each sent more than ``merge_min_share`` of their members into one current cluster),
   ``born`` (a current cluster that matched nothing and is no split part), ``died`` (a previous cluster
   that matched nothing, did not split and merged into nothing), ``grew`` / ``shrank`` (a matched pair
   whose size changed by at least ``event_min_change`` of the old size) and ``stable`` (the rest). The
@@ -137,7 +137,9 @@ def lineage_events(ov: Overlap, match: Mapping[int, int], cur_ids: Sequence[str]
     """One event row per affected cluster (see the module docstring), in `EVENT_ORDER`, then by size."""
     flow = ov.flow
     n_cur, n_prev = flow.shape
-    dest = np.where(ov.prev_shared[None, :] > 0, flow / np.maximum(ov.prev_shared[None, :], 1), 0.0)  # (C, P)
+    # Share of each previous cluster's members (its whole previous size) that went to each current one: a
+    # theme whose documents were mostly deleted neither splits nor merges on the few members it has left.
+    dest = flow / np.maximum(prev_sizes[None, :], 1)  # (C, P)
     matched_prev = {p: c for c, p in match.items()}
     events: list[dict[str, Any]] = []
     split_parts: set[int] = set()
