@@ -51,8 +51,8 @@ test: $(STAMP) ## run the whole test suite
 test-unit: $(STAMP) ## run the fast unit tests only
 	$(BIN)/python -m pytest -q tests/unit $(ARGS)
 
-serve: $(STAMP) ## serve recluster/nightly and recluster/adhoc from this shell (Ctrl-C stops)
-	$(BIN)/themesift serve
+serve: $(STAMP) ## local Prefect server (unless PREFECT_API_URL is set) + prefect.yaml's deployments + a worker (Ctrl-C stops)
+	$(BIN)/themesift serve --worker $(ARGS)
 
 clean: ## remove local state and outputs (keeps .venv)
 	rm -rf .themesift out .prefect

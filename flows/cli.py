@@ -179,15 +179,21 @@ def latest(output: Annotated[Optional[str], typer.Option(help="Output URL (defau
 
 
 @app.command()
-def serve() -> None:
-    """Serve the recluster/nightly (cron 0 2 * * * UTC) and recluster/adhoc deployments from this process."""
-    from prefect import serve as prefect_serve
-    from prefect.client.schemas.schedules import CronSchedule
+def serve(
+    worker: Annotated[bool, typer.Option("--worker", help="Register them on the themesift-local work pool and run a process worker (as `make serve` does).")] = False,
+    port: Annotated[int, typer.Option(help="Port of the local Prefect server started when PREFECT_API_URL is unset.")] = 4200,
+    debug: Annotated[bool, typer.Option(help="Show tracebacks.")] = False,
+) -> None:
+    """Serve recluster/nightly (cron 0 2 * * * UTC) and recluster/adhoc as prefect.yaml declares them, until Ctrl-C.
 
-    from flows.recluster import recluster
+    Without PREFECT_API_URL a local Prefect server is started on 127.0.0.1 first (and stopped on exit).
+    """
+    from flows.serve import serve_deployments
 
-    nightly = recluster.to_deployment(name="nightly", schedules=[CronSchedule(cron="0 2 * * *", timezone="UTC")])
-    prefect_serve(nightly, recluster.to_deployment(name="adhoc"))
+    try:
+        serve_deployments(worker=worker, port=port)
+    except ThemesiftError as exc:
+        fail(exc, debug)
 
 
 def main() -> None:
