@@ -78,13 +78,15 @@ def last_flow_run_seconds(api_url: str) -> float:
     return round(float(runs[0]["total_run_time"]), 1)
 
 
-def timed_run(env: dict, counts: Counter) -> dict:
+def timed_run(env: dict, counts: Counter, log: Path | None = None) -> dict:
     """One `themesift run` process; wall seconds, the Prefect run's duration, GETs during it, its manifest."""
     before = counts["object_get"]
     start = time.perf_counter()
     result = subprocess.run([sys.executable, "-m", "flows.cli", "run"], cwd=ROOT, env=env, capture_output=True,
                             text=True)
     wall = time.perf_counter() - start
+    if log is not None:
+        log.write_text(result.stdout + result.stderr)
     if result.returncode != 0:
         raise SystemExit(result.stderr[-3000:])
     out = Path(env["THEMESIFT_OUTPUT_URL"][len("file://"):])
@@ -102,6 +104,7 @@ def main() -> int:
     parser.add_argument("--objects", type=int, default=2000)
     parser.add_argument("--max-chars", type=int, default=2000)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--logs", type=Path, help="save each run's log (Prefect lines with timestamps) here")
     args = parser.parse_args()
     if not args.corpus.is_file():
         print(f"corpus {args.corpus} is absent: pass --corpus <.jsonl with a text field>")
@@ -133,17 +136,24 @@ def main() -> int:
                    "THEMESIFT_OUTPUT_URL": f"file://{work / 'out'}", "THEMESIFT_STATE_DIR": str(work / "state"),
                    "THEMESIFT_S3_ENDPOINT_URL": endpoint, "THEMESIFT_S3_ADDRESSING_STYLE": "path",
                    "PREFECT_API_URL": f"http://127.0.0.1:{prefect_port}/api"}
-            runs = {"full": timed_run(env, counts), "unchanged": timed_run(env, counts)}
+            logs = args.logs
+            if logs:
+                logs.mkdir(parents=True, exist_ok=True)
+
+            def log(name: str) -> Path | None:
+                return logs / f"{name}.log" if logs else None
+
+            runs = {"full": timed_run(env, counts, log("full")), "unchanged": timed_run(env, counts, log("unchanged"))}
             changed = range(0, len(texts), 100)  # 1 %
             for i in changed:
                 client.put_object(Bucket="nightly", Key=f"posts/{i:05d}.txt",
                                   Body=(texts[i] + "\n\nUpdate: the customer wrote back and the issue is resolved.").encode())
-            runs["1pct_changed"] = timed_run(env, counts)
+            runs["1pct_changed"] = timed_run(env, counts, log("1pct_changed"))
             for i in range(50, len(texts), 100):  # another 1 %: same bytes, new ETag/mtime
                 body = client.get_object(Bucket="nightly", Key=f"posts/{i:05d}.txt")["Body"].read()
                 client.put_object(Bucket="nightly", Key=f"posts/{i:05d}.txt", Body=body, Metadata={"touched": "1"})
             counts["object_get"] -= len(range(50, len(texts), 100))  # the benchmark's own GETs above
-            runs["1pct_reuploaded"] = timed_run(env, counts)
+            runs["1pct_reuploaded"] = timed_run(env, counts, log("1pct_reuploaded"))
         finally:
             server.terminate()
     full = runs["full"]

@@ -93,3 +93,40 @@ def test_switching_backend_never_mixes_vectors(prefect_harness, tmp_path):
     assert again["chunks_embedded"] == 0, "switching back reuses st-fp32's own vectors"
     folders = {p.name for p in (ws.state / "embeddings").iterdir()}
     assert folders == {model_key(MODEL, "st-fp32"), model_key(MODEL, "onnx-int8")}
+
+
+def test_plain_torch_bert_gives_the_sentence_transformers_bf16_vectors_bit_for_bit():
+    """torch-bf16 skips importing sentence-transformers for BERT models; the cache must not notice."""
+    import torch
+
+    from tasks.bert_torch import BertEncoder, supports
+    from tasks.embed import resolve_model
+    from tasks.embed_backends import TokenBatcher, batched_encoder, load_sentence_transformer
+
+    model_dir = Path(resolve_model(MODEL))
+    assert supports(model_dir)
+    batcher = TokenBatcher(model_dir, 4)  # several padded batches of different widths
+    plain = batched_encoder(batcher, BertEncoder(model_dir, dtype=torch.bfloat16))(SENTENCES)
+    st = load_sentence_transformer(str(model_dir), MODEL, "cpu").to(torch.bfloat16).eval()
+
+    def st_forward(ids, mask):
+        features = {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(mask),
+                    "token_type_ids": torch.zeros_like(torch.from_numpy(ids))}
+        with torch.inference_mode():
+            return st(features)["sentence_embedding"].float().numpy()
+
+    reference = batched_encoder(batcher, st_forward)(SENTENCES)
+    np.testing.assert_array_equal(plain, reference)
+
+
+def test_plain_torch_bert_declines_models_it_does_not_reproduce(tmp_path):
+    from tasks.bert_torch import supports
+    from tasks.embed import resolve_model
+
+    source = Path(resolve_model(MODEL))
+    for name in ("config.json", "modules.json"):
+        (tmp_path / name).write_text((source / name).read_text())
+    (tmp_path / "1_Pooling").mkdir()
+    (tmp_path / "1_Pooling" / "config.json").write_text('{"pooling_mode_cls_token": true, "pooling_mode_mean_tokens": false}')
+    (tmp_path / "model.safetensors").write_bytes(b"")
+    assert not supports(tmp_path), "CLS pooling goes through sentence-transformers"
