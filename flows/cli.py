@@ -15,8 +15,10 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeElapsedColumn,
+                           TimeRemainingColumn)
 from rich.table import Table
+from rich.text import Text
 
 # Library switches (not themesift settings): offline model hub, no telemetry, a patient ephemeral API.
 for _key, _value in {"HF_HUB_OFFLINE": "1", "DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
@@ -30,6 +32,16 @@ from tasks.settings import RunParams, parse_param_overrides  # noqa: E402
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="themesift: find the themes in a bucket of text.")
 console = Console(stderr=True)
 STAGE_LABELS = {"ingest": "reading objects", "chunk": "chunking documents", "embed": "embedding passages"}
+STAGE_UNITS = {"ingest": "objects", "chunk": "docs", "embed": "chunks"}
+
+
+class RateColumn(ProgressColumn):
+    """Units per second of a stage (``34.2 chunks/s``), from rich's own moving estimate."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        unit = task.fields.get("unit", "items")
+        return Text(f"{speed:,.1f} {unit}/s" if speed else f"– {unit}/s", style="progress.data.speed")
 
 
 class BarSink:
@@ -41,7 +53,8 @@ class BarSink:
 
     def update(self, stage: str, done: int, total: int) -> None:
         if stage not in self.bars:
-            self.bars[stage] = self.progress.add_task(STAGE_LABELS.get(stage, stage), total=total)
+            self.bars[stage] = self.progress.add_task(STAGE_LABELS.get(stage, stage), total=total,
+                                                      unit=STAGE_UNITS.get(stage, "items"))
         self.progress.update(self.bars[stage], completed=done, total=total)
 
 
@@ -127,8 +140,8 @@ def run(
         if not debug:
             quiet_known_errors()
 
-        with Progress(TextColumn("{task.description:<20}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      TimeRemainingColumn(), console=console) as bars:
+        with Progress(TextColumn("{task.description:<20}"), BarColumn(), MofNCompleteColumn(), RateColumn(),
+                      TimeElapsedColumn(), TimeRemainingColumn(), console=console) as bars:
             set_sink(BarSink(bars))
             try:
                 result = recluster(params=params, bucket_url=bucket, output_url=output)
