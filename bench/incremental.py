@@ -158,12 +158,12 @@ def main() -> int:
             server.terminate()
     full = runs["full"]
     print(f"\n{len(texts):,} objects (20NG posts, ≤{args.max_chars} chars), {full['counts']['chunks']:,} chunks")
-    print(f"{'run':<18}{'wall s':>8}{'flow s':>8}{'GETs':>6}{'new':>5}{'chg':>5}{'unchg':>7}{'embedded':>10}"
+    print(f"{'run':<18}{'wall s':>8}{'flow s':>8}{'GETs':>8}{'new':>8}{'chg':>6}{'unchg':>8}{'embedded':>10}"
           f"{'wall/full':>11}{'flow/full':>11}")
     for name, r in runs.items():
         c = r["counts"]
-        print(f"{name:<18}{r['wall_s']:>8}{r['flow_s']:>8}{r['gets']:>6}{c['objects_new']:>5}{c['objects_changed']:>5}"
-              f"{c['objects_unchanged']:>7}{c['chunks_embedded']:>10}{r['wall_s'] / full['wall_s']:>10.1%}"
+        print(f"{name:<18}{r['wall_s']:>8}{r['flow_s']:>8}{r['gets']:>8}{c['objects_new']:>8}{c['objects_changed']:>6}"
+              f"{c['objects_unchanged']:>8}{c['chunks_embedded']:>10}{r['wall_s'] / full['wall_s']:>10.1%}"
               f"{r['flow_s'] / full['flow_s']:>10.1%}")
     if args.json:
         args.json.write_text(json.dumps(runs, indent=2))

@@ -134,6 +134,7 @@ def run_clustering(pq_path: Path, lab_path: Path, seed: int) -> dict:
     k = recommended_k(25, None)
     graph = build_knn_graph(emb, k, seed=seed)
     t_knn = time.perf_counter() - t0 - t_read
+    rss_knn = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # peak so far: read + kNN
     res = cluster_embeddings(emb, graph, min_cluster_size=25, min_subcluster_size=5, seed=seed)
     t_cluster = time.perf_counter() - t0 - t_read - t_knn
     truth = np.load(lab_path)
@@ -145,6 +146,7 @@ def run_clustering(pq_path: Path, lab_path: Path, seed: int) -> dict:
                                                    "cluster": round(t_cluster, 1),
                                                    "total": round(t_read + t_knn + t_cluster, 1)},
         "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
+        "peak_rss_through_knn_gb": round(rss_knn, 2),
         "themes": n_themes, "subthemes": int(res.subtheme_theme.size),
         "clustered_pct": round(100 * float((res.theme >= 0).mean()), 1),
         "theme_nmi_200k_sample": round(normalized_mutual_info_score(truth[sub], res.theme[sub]), 3),
