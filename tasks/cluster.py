@@ -275,6 +275,7 @@ def _themes(emb: np.ndarray, graph: KnnGraph, mcs: int, ms: int, diag: dict, *,
     scale = max(float(np.median(dist[:, ms_eff - 1])), _DIST_FLOOR) * KERNEL_SCALE
     P = _transition_matrix(idx, dist, scale)
     xs = _smooth(emb, P, SMOOTH_STEPS)
+    del P  # ~0.8 GB at 1M rows; the tree below is the memory peak
     clock.lap("smooth")
     idx, dist = _rerank(xs, idx)
     core = dist[:, ms_eff - 1].astype(np.float64)
@@ -351,16 +352,23 @@ def _single_linkage_tree(x: np.ndarray, idx: np.ndarray, dist: np.ndarray,
                          core: np.ndarray) -> tuple[np.ndarray, int]:
     """Mutual-reachability MST of the kNN graph as a scipy-style linkage matrix."""
     n, k = idx.shape
-    rows = np.repeat(np.arange(n), k)
-    cols = idx.ravel()
+    # The memory peak of a run (1M rows: every temporary here is ~33M entries), so int32 ids, temporaries
+    # dropped as soon as they are used, and the spanning tree allowed to overwrite the graph it reads.
+    ids = np.int32 if n < 2**31 else np.int64
+    rows = np.repeat(np.arange(n, dtype=ids), k)
+    cols = idx.ravel().astype(ids)
     ok = cols >= 0
     rows, cols = rows[ok], cols[ok]
-    mr = np.maximum(np.maximum(core[rows], core[cols]), dist.ravel()[ok].astype(np.float64))
-    mr = np.maximum(mr, _DIST_FLOOR)
+    mr = dist.ravel()[ok].astype(np.float64)
+    np.maximum(mr, core[rows], out=mr)
+    np.maximum(mr, core[cols], out=mr)
+    np.maximum(mr, _DIST_FLOOR, out=mr)
     G = sp.csr_matrix((mr, (rows, cols)), shape=(n, n))
+    del rows, cols, ok, mr
     G = G.maximum(G.T)  # mutual reachability is symmetric; keep the edge from either side
     G, n_comp = _connect_components(G, x, core)
-    T = csgraph.minimum_spanning_tree(G).tocoo()
+    T = csgraph.minimum_spanning_tree(G, overwrite=True).tocoo()
+    del G
     edges = np.column_stack([T.row, T.col, T.data]).astype(np.float64)
     # Sort by weight, ties by endpoints, so the linkage is reproducible.
     edges = edges[np.lexsort((edges[:, 1], edges[:, 0], edges[:, 2]))]
