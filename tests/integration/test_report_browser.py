@@ -60,6 +60,7 @@ def test_clicking_a_card_opens_its_theme_page_with_subthemes(chromium, reports) 
 
 def test_map_click_selects_a_theme_and_hover_shows_a_passage(chromium, reports) -> None:
     with open_report(chromium, reports["normal"]) as (page, log):
+        page.evaluate("document.getElementById('ts-map').scrollIntoView({block: 'center'})")
         target = page.evaluate("""() => {
             const d = JSON.parse(document.getElementById('ts-map-data').textContent);
             const v = JSON.parse(document.getElementById('ts-map').getAttribute('data-view'));

@@ -382,7 +382,8 @@ def make_map_inputs(themes: dict[str, Any], hostile: bool = False, seed: int = 0
     if hostile:
         texts = [HOSTILE_STRINGS[k % len(HOSTILE_STRINGS)] + " " + t if k % 7 == 0 else t for k, t in enumerate(texts)]
     n = len(texts)
-    centre = {c: rng.normal(size=64) for c in set(theme_ids) | set(sub_ids) if c is not None}
+    # sorted: set order follows string hashing, which changes from process to process
+    centre = {c: rng.normal(size=64) for c in sorted({c for c in theme_ids + sub_ids if c is not None})}
     emb = rng.normal(size=(n, 64)) * 0.6
     for i, (t, s) in enumerate(zip(theme_ids, sub_ids, strict=True)):
         if t is not None:
