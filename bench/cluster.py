@@ -67,7 +67,7 @@ def _run_themesift(emb: np.ndarray, seed: int) -> dict:
     from tasks.knn import build_knn_graph
 
     ms = int(os.environ["BENCH_MIN_SAMPLES"]) if os.environ.get("BENCH_MIN_SAMPLES") else None  # --min-samples
-    graph = build_knn_graph(emb, recommended_k(25, ms), seed=seed)
+    graph = build_knn_graph(emb, recommended_k(25, ms, len(emb)), seed=seed)
     res = cluster_embeddings(emb, graph, min_cluster_size=25, min_subcluster_size=5, min_samples=ms, seed=seed)
     n_themes = int(res.theme.max()) + 1
     finest = np.where(res.subtheme >= 0, res.subtheme + n_themes, res.theme)

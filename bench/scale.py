@@ -131,7 +131,7 @@ def run_clustering(pq_path: Path, lab_path: Path, seed: int) -> dict:
     t0 = time.perf_counter()
     emb = read_embeddings(pq_path)
     t_read = time.perf_counter() - t0
-    k = recommended_k(25, None)
+    k = recommended_k(25, None, emb.shape[0])
     graph = build_knn_graph(emb, k, seed=seed)
     t_knn = time.perf_counter() - t0 - t_read
     rss_knn = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # peak so far: read + kNN

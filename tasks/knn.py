@@ -266,7 +266,7 @@ def knn_size(params: RunParams, n: int) -> int:
     """Neighbours per chunk for this run: the parameter, else what the clustering recommends (< n)."""
     from tasks.cluster import recommended_k
 
-    k = params.knn_k or recommended_k(params.min_cluster_size, params.min_samples)
+    k = params.knn_k or recommended_k(params.min_cluster_size, params.min_samples, n)
     return max(1, min(k, n - 1)) if n > 1 else 1
 
 

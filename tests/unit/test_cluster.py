@@ -147,6 +147,15 @@ def test_recommended_k():
         recommended_k(1, None)
 
 
+def test_recommended_k_is_capped_for_large_corpora_but_never_below_min_samples():
+    from tasks.cluster import LARGE_CORPUS_K, LARGE_CORPUS_N
+
+    small, large = recommended_k(25, 20, LARGE_CORPUS_N), recommended_k(25, 20, LARGE_CORPUS_N + 1)
+    assert small == recommended_k(25, 20) >= 3 * 21
+    assert large == LARGE_CORPUS_K < small
+    assert recommended_k(100, 50, 10 * LARGE_CORPUS_N) == 51, "the core distance needs min_samples neighbours"
+
+
 @pytest.mark.parametrize(
     "kw, match",
     [
