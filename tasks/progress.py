@@ -41,7 +41,7 @@ def stage_progress(stage: str, logger: logging.Logger | logging.LoggerAdapter, u
         if _sink is not None:
             _sink.update(stage, done, total)
         now = time.monotonic()
-        if now - last_log[0] >= every_s or done >= total:
+        if total > 0 and (now - last_log[0] >= every_s or done >= total):  # nothing to do: the stage says so itself
             last_log[0] = now
             rate = done / max(now - start, 1e-9)
             eta = (total - done) / rate if rate > 0 else float("inf")

@@ -23,3 +23,16 @@ def test_the_embed_bar_shows_chunks_per_second():
         assert RateColumn().render(bars.tasks[0]).plain == "25.0 chunks/s"
         sink.update("ingest", 3, 10)
         assert [t.fields["unit"] for t in bars.tasks] == ["chunks", "objects"]
+
+
+def test_stage_progress_logs_done_work_but_not_an_empty_stage(caplog) -> None:
+    import logging
+
+    from tasks.progress import stage_progress
+
+    log = logging.getLogger("themesift.test.progress")
+    with caplog.at_level(logging.INFO, logger=log.name):
+        stage_progress("embed", log, "passages")(0, 0)
+        assert caplog.messages == [], "0/0 with an infinite ETA says nothing useful"
+        stage_progress("embed", log, "passages")(4, 4)
+    assert len(caplog.messages) == 1 and caplog.messages[0].startswith("embed: 4/4 passages (")
