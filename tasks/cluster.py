@@ -84,7 +84,6 @@ UMAP/numba JIT, so a fresh process clusters 13k chunks in a few seconds.
 
 from __future__ import annotations
 
-import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -96,6 +95,7 @@ from hdbscan._hdbscan_linkage import label as _single_linkage_from_mst
 from hdbscan._hdbscan_tree import compute_stability, condense_tree, get_clusters
 from scipy.sparse import csgraph
 
+from tasks.embed_backends import default_threads
 from tasks.knn import KnnGraph
 
 #: Diffusion steps applied to the embeddings before density clustering.
@@ -361,7 +361,7 @@ def _smooth(emb: np.ndarray, P: sp.csr_matrix, steps: int) -> np.ndarray:
     """
     n, d = emb.shape
     x = np.empty((n, d), dtype=np.float32)
-    workers = _cpu_count() if n >= _SMOOTH_THREADED_MIN_N else 1
+    workers = min(8, default_threads()) if n >= _SMOOTH_THREADED_MIN_N else 1
     width = max(16, _SMOOTH_COLUMNS // workers)
 
     def rows(a: int) -> None:
@@ -384,14 +384,6 @@ def _smooth(emb: np.ndarray, P: sp.csr_matrix, steps: int) -> np.ndarray:
         if pool:
             pool.shutdown()
     return x
-
-
-def _cpu_count() -> int:
-    """Cores this process may use (the affinity mask, not the machine's count), at most 8."""
-    try:
-        return max(1, min(8, len(os.sched_getaffinity(0))))
-    except AttributeError:  # not on Linux
-        return max(1, min(8, os.cpu_count() or 1))
 
 
 def _rerank(xs: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
