@@ -62,13 +62,13 @@ METHODS = ("themesift", "bertopic", "evoc", "hdbscan")
 # ----------------------------------------------------------------------------- workers (one process each)
 
 
-def _run_themesift(emb: np.ndarray, seed: int) -> dict:
+def _run_themesift(emb: np.ndarray, seed: int, min_samples: int | None = None) -> dict:
     from tasks.cluster import cluster_embeddings, recommended_k
     from tasks.knn import build_knn_graph
 
-    ms = int(os.environ["BENCH_MIN_SAMPLES"]) if os.environ.get("BENCH_MIN_SAMPLES") else None  # --min-samples
-    graph = build_knn_graph(emb, recommended_k(25, ms, len(emb)), seed=seed)
-    res = cluster_embeddings(emb, graph, min_cluster_size=25, min_subcluster_size=5, min_samples=ms, seed=seed)
+    graph = build_knn_graph(emb, recommended_k(25, min_samples, len(emb)), seed=seed)
+    res = cluster_embeddings(emb, graph, min_cluster_size=25, min_subcluster_size=5, min_samples=min_samples,
+                             seed=seed)
     n_themes = int(res.theme.max()) + 1
     finest = np.where(res.subtheme >= 0, res.subtheme + n_themes, res.theme)
     return {"levels": {"theme": res.theme, "finest": finest},
@@ -103,7 +103,8 @@ def _run_hdbscan(emb: np.ndarray, seed: int) -> dict:
     return {"levels": {"clusters": labels}, "groups": f"{labels.max() + 1} clusters"}
 
 
-def worker(method: str, emb_path: Path, rows_path: Path | None, repeat: int, seed: int, out: Path) -> None:
+def worker(method: str, emb_path: Path, rows_path: Path | None, repeat: int, seed: int, out: Path,
+           min_samples: int | None = None) -> None:
     """Runs one method ``repeat`` times in this (fresh) process and writes timings and labels to ``out``."""
     t_load = time.perf_counter()
     emb = np.load(emb_path)
@@ -114,7 +115,7 @@ def worker(method: str, emb_path: Path, rows_path: Path | None, repeat: int, see
     seconds, fresh = [], 0.0
     for i in range(repeat):
         t0 = time.perf_counter()
-        res = run(emb, seed)
+        res = run(emb, seed, min_samples) if method == "themesift" else run(emb, seed)
         seconds.append(time.perf_counter() - t0)
         if i == 0:
             fresh = time.perf_counter() - _T_START  # includes imports and JIT, not reading the vectors
@@ -192,7 +193,8 @@ def run_method(method: str, emb_path: Path, truth: np.ndarray, args: argparse.Na
             truth, subsample = truth[rows], True
     out = tmp / f"{method}.npz"
     cmd = [sys.executable, __file__, "--worker", method, "--emb", str(emb_path), "--out", str(out),
-           "--repeat", str(repeat), "--seed", str(args.seed)] + (["--rows", str(rows_path)] if rows_path else [])
+           "--repeat", str(repeat), "--seed", str(args.seed)] + (["--rows", str(rows_path)] if rows_path else []) \
+        + (["--min-samples", str(args.min_samples)] if args.min_samples else [])
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         return {"method": method, "error": proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "failed"}
@@ -262,10 +264,8 @@ def main() -> int:
     p.add_argument("--rows", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args()
-    if args.min_samples:
-        os.environ["BENCH_MIN_SAMPLES"] = str(args.min_samples)  # read by the themesift worker process
     if args.worker:
-        worker(args.worker, args.emb, args.rows, args.repeat, args.seed, args.out)
+        worker(args.worker, args.emb, args.rows, args.repeat, args.seed, args.out, args.min_samples)
         return 0
     for spec in args.corpus:
         if not Path(spec.partition(":")[0]).is_file():
