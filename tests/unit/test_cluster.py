@@ -163,6 +163,9 @@ def test_recommended_k_is_capped_for_large_corpora_but_never_below_min_samples()
         ({"min_subcluster_size": 0}, "min_subcluster_size"),
         ({"min_samples": 0}, "min_samples"),
         ({"seed": 1.5}, "seed"),
+        ({"cluster_selection": "leaf"}, "cluster_selection"),
+        ({"resolution": 0}, "resolution"),
+        ({"subtheme_resolution": float("nan")}, "subtheme_resolution"),
     ],
 )
 def test_parameter_validation(kw, match):
@@ -230,3 +233,119 @@ def test_theme_cohesion_degenerate_cases():
     x = _normalise(np.ones((5, D)))
     assert theme_cohesion(x, np.full(5, -1)) is None
     assert theme_cohesion(x, np.zeros(5, np.int64)) == 1.0
+
+
+# ----------------------------------------------------------------------------- modularity selection
+
+
+def _modularity(labels: np.ndarray, idx: np.ndarray, dist: np.ndarray, scale: float, resolution: float) -> float:
+    """Textbook modularity of ``labels`` (noise excluded) on the graph W = A + A^T, A[i, j] = exp(-d_ij / scale)."""
+    n = len(labels)
+    A = np.zeros((n, n))
+    for i in range(n):
+        for j, d in zip(idx[i], dist[i]):
+            if j >= 0:
+                A[i, j] += np.exp(-d / scale)
+    m = A.sum()
+    strength = A.sum(axis=0) + A.sum(axis=1)
+    q = 0.0
+    for lab in np.unique(labels[labels >= 0]):
+        inside = labels == lab
+        q += A[np.ix_(inside, inside)].sum() / m - resolution * (strength[inside].sum() / (2 * m)) ** 2
+    return q
+
+
+def _all_cuts(tree: np.ndarray, n: int, allow_single: bool) -> list[list[int]]:
+    """Every antichain-covering cut of a condensed tree, by brute force."""
+    kids: dict[int, list[int]] = {}
+    for p, c in zip(tree["parent"], tree["child"]):
+        if c >= n:
+            kids.setdefault(int(p), []).append(int(c))
+
+    def cuts(c: int) -> list[list[int]]:
+        out = [[c]]
+        if c in kids:
+            combos = [[]]
+            for child in kids[c]:
+                combos = [a + b for a in combos for b in cuts(child)]
+            out += combos
+        return out
+
+    root = n
+    return cuts(root) if allow_single else [cut for cut in cuts(root) if cut != [root]]
+
+
+def _labels_for_cut(tree: np.ndarray, n: int, cut: list[int]) -> np.ndarray:
+    parent_of = {int(c): int(p) for p, c in zip(tree["parent"], tree["child"])}
+    labels = np.full(n, -1)
+    for point in range(n):
+        node = parent_of[point]
+        while True:
+            if node in cut:
+                labels[point] = cut.index(node)
+                break
+            if node == n:
+                break
+            node = parent_of[node]
+    return labels
+
+
+@pytest.mark.parametrize("resolution, allow_single", [(0.5, True), (1.0, False), (3.0, False), (3.0, True)])
+def test_modularity_selection_returns_the_best_cut_of_the_tree(resolution, allow_single):
+    from hdbscan._hdbscan_tree import condense_tree
+
+    from tasks.cluster import _select_by_modularity, _single_linkage_tree
+
+    rng = np.random.default_rng(3)
+    # Nested structure: two groups, each of two sub-blobs, plus a loose one and a little noise.
+    c = _normalise(rng.standard_normal((3, D)))
+    off = _normalise(rng.standard_normal((2, D))) * 0.45
+    parts = [_blob(rng, _normalise((c[0] + off[0])[None])[0], 30, 0.25),
+             _blob(rng, _normalise((c[0] - off[0])[None])[0], 25, 0.25),
+             _blob(rng, _normalise((c[1] + off[1])[None])[0], 30, 0.3),
+             _blob(rng, _normalise((c[1] - off[1])[None])[0], 20, 0.3),
+             _blob(rng, c[2], 30, 0.8), _normalise(rng.standard_normal((8, D)))]
+    x = np.concatenate(parts)
+    n = len(x)
+    g = build_knn_graph(x, 12)
+    hierarchy, _ = _single_linkage_tree(x, g.indices, g.distances, g.distances[:, 4].astype(np.float64))
+    tree = condense_tree(hierarchy, 10)
+    cuts = _all_cuts(tree, n, allow_single)
+    assert len(cuts) >= 4, "the test needs a tree with real choices"
+    scale = 0.3
+    best = max(_modularity(_labels_for_cut(tree, n, cut), g.indices, g.distances, scale, resolution) for cut in cuts)
+    got = _select_by_modularity(hierarchy, 10, g.indices, g.distances, scale, resolution, allow_single=allow_single)
+    assert _modularity(got, g.indices, g.distances, scale, resolution) == pytest.approx(best, abs=1e-9)
+    assert any((np.unique(_labels_for_cut(tree, n, cut), return_inverse=True)[1] ==
+                np.unique(got, return_inverse=True)[1]).all() for cut in cuts), "the labels must be a cut of the tree"
+
+
+def test_resolution_orders_the_number_of_themes():
+    rng = np.random.default_rng(5)
+    # Eight small blobs in four loose pairs: coarse resolution sees pairs, fine resolution sees blobs.
+    pairs = _normalise(rng.standard_normal((4, D)))
+    blobs = [_blob(rng, _normalise((p + s * 0.15 * _normalise(rng.standard_normal((1, D)))[0])[None])[0], 40, 0.5)
+             for p in pairs for s in (1, -1)]
+    x = np.concatenate(blobs)
+    counts = [int(_run(x, resolution=r).theme.max()) + 1 for r in (0.1, 1.0, 3.0, 10.0)]
+    assert counts[0] == 4 and counts[-1] == 8, counts
+    assert counts == sorted(counts)
+
+
+def test_eom_selection_is_still_available_and_differs_only_in_the_choice():
+    x, truth = _planted()
+    eom, mod = _run(x, cluster_selection="eom"), _run(x)
+    for c in (eom, mod):
+        _check_contract(c, len(x))
+        assert (c.theme[truth == -1] == -1).mean() >= 0.8
+    assert eom.diagnostics["cluster_selection"] == "eom" and "resolution" not in eom.diagnostics
+    assert mod.diagnostics["resolution"] == 3.0 and "modularity" in mod.diagnostics["geometry"]
+
+
+def test_run_parameter_defaults_match_the_clustering_defaults():
+    from tasks.cluster import SUBTHEME_RESOLUTION, THEME_RESOLUTION
+    from tasks.settings import RunParams
+
+    p = RunParams()
+    assert (p.cluster_selection, p.resolution, p.subtheme_resolution) == ("modularity", THEME_RESOLUTION,
+                                                                          SUBTHEME_RESOLUTION)
