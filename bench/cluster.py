@@ -4,7 +4,7 @@ Usage::
 
     python bench/cluster.py --corpus ../shared/corpora/banking77/data.jsonl \\
         --corpus ../shared/corpora/20newsgroups/data.jsonl:1000 [--synthetic 50000] \\
-        [--methods themesift,bertopic,evoc,hdbscan] [--raw-hdbscan-max 8000] [--json out.json]
+        [--methods themesift,themesift-eom,bertopic,evoc,hdbscan] [--raw-hdbscan-max 8000] [--json out.json]
 
 ``--corpus PATH[:MAX_CHARS]`` is a JSON-lines file with ``text`` and ``label``; one row = one chunk, cut to
 ``MAX_CHARS`` characters when given. Embeddings (all-MiniLM-L6-v2, L2-normalised float32) are computed once
@@ -26,6 +26,8 @@ Methods:
 
 * ``themesift``: ``build_knn_graph`` + ``cluster_embeddings`` with the run defaults; the theme level and
   the finest level (a chunk's subtheme if it has one, else its theme, else noise) are both scored.
+* ``themesift-eom``: the same with ``cluster_selection="eom"`` (HDBSCAN's excess of mass picks the clusters
+  from the tree, the selection before modularity became the default), to show what the selection adds.
 * ``bertopic``: BERTopic's default recipe, ``umap.UMAP(n_neighbors=15, n_components=5, min_dist=0.0,
   metric="cosine", low_memory=False)`` then ``hdbscan.HDBSCAN(min_cluster_size=10, metric="euclidean",
   cluster_selection_method="eom", prediction_data=True)``.
@@ -56,19 +58,20 @@ os.environ.setdefault("OMP_NUM_THREADS", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without install
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-METHODS = ("themesift", "bertopic", "evoc", "hdbscan")
+METHODS = ("themesift", "themesift-eom", "bertopic", "evoc", "hdbscan")
 
 
 # ----------------------------------------------------------------------------- workers (one process each)
 
 
-def _run_themesift(emb: np.ndarray, seed: int, min_samples: int | None = None) -> dict:
+def _run_themesift(emb: np.ndarray, seed: int, min_samples: int | None = None,
+                   cluster_selection: str = "modularity") -> dict:
     from tasks.cluster import cluster_embeddings, recommended_k
     from tasks.knn import build_knn_graph
 
     graph = build_knn_graph(emb, recommended_k(25, min_samples, len(emb)), seed=seed)
     res = cluster_embeddings(emb, graph, min_cluster_size=25, min_subcluster_size=5, min_samples=min_samples,
-                             seed=seed)
+                             seed=seed, cluster_selection=cluster_selection)
     n_themes = int(res.theme.max()) + 1
     finest = np.where(res.subtheme >= 0, res.subtheme + n_themes, res.theme)
     return {"levels": {"theme": res.theme, "finest": finest},
@@ -111,11 +114,14 @@ def worker(method: str, emb_path: Path, rows_path: Path | None, repeat: int, see
     if rows_path is not None:
         emb = np.ascontiguousarray(emb[np.load(rows_path)])
     load_s = time.perf_counter() - t_load  # reading the vectors is the embed stage's cost, not clustering's
-    run = {"themesift": _run_themesift, "bertopic": _run_bertopic, "evoc": _run_evoc, "hdbscan": _run_hdbscan}[method]
+    def run_eom(emb: np.ndarray, seed: int, min_samples: int | None = None) -> dict:
+        return _run_themesift(emb, seed, min_samples, cluster_selection="eom")
+
+    run = {"themesift": _run_themesift, "themesift-eom": run_eom, "bertopic": _run_bertopic, "evoc": _run_evoc, "hdbscan": _run_hdbscan}[method]
     seconds, fresh = [], 0.0
     for i in range(repeat):
         t0 = time.perf_counter()
-        res = run(emb, seed, min_samples) if method == "themesift" else run(emb, seed)
+        res = run(emb, seed, min_samples) if method.startswith("themesift") else run(emb, seed)
         seconds.append(time.perf_counter() - t0)
         if i == 0:
             fresh = time.perf_counter() - _T_START  # includes imports and JIT, not reading the vectors
@@ -206,7 +212,7 @@ def run_method(method: str, emb_path: Path, truth: np.ndarray, args: argparse.Na
 
 def _pick(method: str, levels: dict) -> tuple[str, dict]:
     """The level a method is judged by: themesift's finest, EVoC's best layer, else its only level."""
-    if method == "themesift":
+    if method.startswith("themesift"):
         return "finest", levels["finest"]
     if method == "evoc":
         best = max((k for k in levels if k.startswith("layer")), key=lambda k: levels[k]["NMI"], default="labels_")

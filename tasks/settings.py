@@ -106,10 +106,10 @@ class RunParams(BaseModel):
         "modularity", description="How themes are picked from the density tree: kNN-graph modularity or HDBSCAN's excess of mass."
     )
     resolution: float = Field(
-        3.0, gt=0, description="Modularity resolution for themes (higher: more, smaller themes); `cluster_selection=modularity`."
+        1.5, gt=0, description="Modularity resolution for themes (higher: more, smaller themes); `cluster_selection=modularity`."
     )
     subtheme_resolution: float = Field(
-        0.5, gt=0, description="Modularity resolution inside a theme (below 1 a theme may stay whole)."
+        0.6, gt=0, description="Modularity resolution inside a theme (below 1 a theme may stay whole)."
     )
     knn_k: int | None = Field(None, ge=2, description="Neighbours per chunk in the kNN graph; default derived.")
     top_n_nodes: int = Field(5, ge=1, le=100, description="Most central passages kept per theme and subtheme.")

@@ -339,7 +339,7 @@ def test_eom_selection_is_still_available_and_differs_only_in_the_choice():
         _check_contract(c, len(x))
         assert (c.theme[truth == -1] == -1).mean() >= 0.8
     assert eom.diagnostics["cluster_selection"] == "eom" and "resolution" not in eom.diagnostics
-    assert mod.diagnostics["resolution"] == 3.0 and "modularity" in mod.diagnostics["geometry"]
+    assert mod.diagnostics["resolution"] == 1.5 and "modularity" in mod.diagnostics["geometry"]
 
 
 def test_run_parameter_defaults_match_the_clustering_defaults():
