@@ -54,7 +54,10 @@ clustering runs on a *graph-smoothed* geometry:
    noise. The tree, ``min_cluster_size`` and the noise stay HDBSCAN's
    (Banking77 finest NMI 0.752 -> 0.786 with 85.8 -> 94.5 % clustered; full
    20 Newsgroups theme NMI 0.484 -> 0.542, 61 -> 79 %). ``cluster_selection="eom"``
-   restores excess of mass.
+   restores excess of mass. Given the previous run's themes (``prior_theme``), a
+   cluster that matches one of them is preferred by up to ``stickiness`` of its
+   modularity, so nightly runs do not flip between a parent and its children
+   over a near-tie.
 4. **Border points.** HDBSCAN* has no DBSCAN-style border points, so chunks
    on the rim of a theme come out as noise. A noise chunk joins a theme when
    at least :data:`BORDER_SHARE` of its (up to) :data:`BORDER_VOTES` nearest
@@ -208,6 +211,8 @@ def cluster_embeddings(
     cluster_selection: str = "modularity",
     resolution: float = THEME_RESOLUTION,
     subtheme_resolution: float = SUBTHEME_RESOLUTION,
+    prior_theme: np.ndarray | None = None,
+    stickiness: float = 0.0,
 ) -> Clustering:
     """Finds themes and subthemes (see the module docstring for the algorithm).
 
@@ -224,6 +229,9 @@ def cluster_embeddings(
             with the highest kNN-graph modularity, step 3b) or ``"eom"`` (HDBSCAN's excess of mass).
         resolution: modularity resolution for themes (``> 0``; higher gives more, smaller themes).
         subtheme_resolution: modularity resolution inside each theme (``> 0``; below 1 a theme may stay whole).
+        prior_theme: int ``(n,)``, the previous run's theme of each chunk (``-1``: none, or a new chunk).
+        stickiness: with ``prior_theme`` and modularity selection, how much a cluster that matches a
+            previous theme is preferred (``0`` = not at all; ``0.1`` = within 10 % of modularity).
 
     Returns:
         The :class:`Clustering`.
@@ -234,6 +242,7 @@ def cluster_embeddings(
     _validate_params(min_cluster_size, min_subcluster_size, min_samples, seed)
     _validate_selection(cluster_selection, resolution, subtheme_resolution)
     _validate_inputs(emb, graph)
+    _validate_prior(prior_theme, stickiness, emb.shape[0])
     n = emb.shape[0]
     ms = _resolve_min_samples(min_samples, min_cluster_size)
     diag: dict = {"n": n, "min_cluster_size": min_cluster_size, "min_subcluster_size": min_subcluster_size,
@@ -248,7 +257,12 @@ def cluster_embeddings(
         # cluster, but a corpus of one repeated chunk is one theme.
         diag["geometry"] = "none: all embeddings identical, one theme"
         return _finish(np.zeros(n, np.int64), np.full(n, -1, np.int64), diag)
-    theme = _themes(emb, graph, min_cluster_size, ms, diag, selection=_Selection(cluster_selection, resolution))
+    sticky = prior_theme is not None and stickiness > 0 and cluster_selection == "modularity"
+    if sticky:
+        diag.update(stickiness=stickiness, prior_known_pct=round(100 * float((prior_theme >= 0).mean()), 2))
+    theme = _themes(emb, graph, min_cluster_size, ms, diag,
+                    selection=_Selection(cluster_selection, resolution,
+                                         np.asarray(prior_theme, np.int64) if sticky else None, stickiness))
     t0 = time.perf_counter()
     sub = _subthemes(emb, theme, min_subcluster_size, ms, _Selection(cluster_selection, subtheme_resolution))
     diag["seconds"]["subthemes"] = round(time.perf_counter() - t0, 3)
@@ -307,6 +321,18 @@ def _validate_selection(method: str, resolution: float, subtheme_resolution: flo
             raise ValueError(f"{name} must be a number > 0, got {value!r}")
 
 
+def _validate_prior(prior: np.ndarray | None, stickiness: float, n: int) -> None:
+    if isinstance(stickiness, bool) or not isinstance(stickiness, (int, float, np.floating, np.integer)) \
+            or not np.isfinite(stickiness) or stickiness < 0:
+        raise ValueError(f"stickiness must be a number >= 0, got {stickiness!r}")
+    if prior is None:
+        return
+    if not isinstance(prior, np.ndarray) or prior.shape != (n,) or not np.issubdtype(prior.dtype, np.integer):
+        raise ValueError(f"prior_theme must be an integer array of shape ({n},), one previous theme per chunk (-1: none)")
+    if prior.size and prior.min() < -1:
+        raise ValueError("prior_theme holds values below -1; use -1 for chunks without a previous theme")
+
+
 def _all_identical(emb: np.ndarray) -> bool:
     """True when every row equals the first (exactly: the model is deterministic)."""
     return bool((emb == emb[0]).all())
@@ -321,6 +347,9 @@ class _Selection:
 
     method: str = "modularity"
     resolution: float = THEME_RESOLUTION
+    #: Last run's theme of each chunk (``-1``: none or unknown) and the weight of agreeing with it.
+    prior: np.ndarray | None = None
+    stickiness: float = 0.0
 
 
 def _themes(emb: np.ndarray, graph: KnnGraph, mcs: int, ms: int, diag: dict, *,
@@ -346,7 +375,8 @@ def _themes(emb: np.ndarray, graph: KnnGraph, mcs: int, ms: int, diag: dict, *,
     clock.lap("tree")
     if selection.method == "modularity":
         labels = _select_by_modularity(hierarchy, mcs, idx_raw, dist_raw, scale, selection.resolution,
-                                       allow_single=allow_single)
+                                       allow_single=allow_single, prior=selection.prior,
+                                       stickiness=selection.stickiness)
     else:
         labels = _select(hierarchy, mcs, allow_single=allow_single)
     clock.lap("select")
@@ -544,7 +574,8 @@ def _select(hierarchy: np.ndarray, min_size: int, *, allow_single: bool) -> np.n
 
 
 def _select_by_modularity(hierarchy: np.ndarray, min_size: int, idx: np.ndarray, dist: np.ndarray,
-                          scale: float, resolution: float, *, allow_single: bool) -> np.ndarray:
+                          scale: float, resolution: float, *, allow_single: bool,
+                          prior: np.ndarray | None = None, stickiness: float = 0.0) -> np.ndarray:
     """Step 3b: the cut of the condensed tree whose clusters have the highest kNN-graph modularity.
 
     HDBSCAN's tree is kept (its clusters, their ``min_size`` and its noise); only the choice among
@@ -557,6 +588,12 @@ def _select_by_modularity(hierarchy: np.ndarray, min_size: int, idx: np.ndarray,
     disjoint clusters, so the best cut is found bottom-up like excess of mass: a cluster is
     kept when its ``Q`` is at least the best its children can reach. A chunk that leaves the tree
     above every kept cluster is noise, as in HDBSCAN.
+
+    Night over night, a parent and its children often score within a few per cent of each other, so
+    10 % new documents can tip the cut (a theme "splits" or "merges" although nothing happened to it).
+    With ``prior`` (last run's theme per chunk) each cluster's score gains ``stickiness * |Q| * J``,
+    ``J`` being its best Jaccard overlap with a previous theme: within that margin the cut that
+    matches last night wins; beyond it the data wins.
 
     Cost: one pass over the graph's edges (each edge is charged to the lowest tree cluster holding
     both ends) plus a walk over the tree's clusters: linear in ``n k``.
@@ -595,6 +632,8 @@ def _select_by_modularity(hierarchy: np.ndarray, min_size: int, idx: np.ndarray,
         inner[up[c]] += inner[c]
         degree[up[c]] += degree[c]
     q = inner / total - resolution * (degree / (2.0 * total)) ** 2
+    if prior is not None and stickiness > 0:
+        q += stickiness * np.abs(q) * _prior_agreement(leaf, up, prior)
     has_children = np.zeros(top + 1, bool)
     has_children[up[n + 1:]] = True
     best_below = np.zeros(top + 1)  # best total modularity of a cut strictly below each cluster
@@ -613,6 +652,31 @@ def _select_by_modularity(hierarchy: np.ndarray, min_size: int, idx: np.ndarray,
     ok = picked >= 0
     labels[ok] = np.unique(picked[ok], return_inverse=True)[1]
     return labels
+
+
+def _prior_agreement(leaf: np.ndarray, up: np.ndarray, prior: np.ndarray) -> np.ndarray:
+    """Per condensed-tree cluster: its best Jaccard overlap with a group of ``prior`` (0 where none).
+
+    A cluster's members are the chunks that leave the tree inside its subtree; a prior group's are
+    the chunks ``prior`` puts in it (``-1`` = in none).
+    """
+    n, top = leaf.shape[0], up.shape[0] - 1
+    out = np.zeros(top + 1)
+    known = prior >= 0
+    if not known.any():
+        return out
+    groups = int(prior.max()) + 1
+    nodes = top + 1 - n
+    size = np.bincount(leaf - n, minlength=nodes).astype(np.float64)
+    inter = np.bincount((leaf[known] - n) * groups + prior[known], minlength=nodes * groups)
+    inter = inter.reshape(nodes, groups).astype(np.float64)
+    for c in range(top, n, -1):  # children before parents: subtree sums
+        size[up[c] - n] += size[c - n]
+        inter[up[c] - n] += inter[c - n]
+    group_size = np.bincount(prior[known], minlength=groups).astype(np.float64)
+    union = size[:, None] + group_size[None, :] - inter
+    out[n:] = np.max(np.divide(inter, union, out=np.zeros_like(inter), where=union > 0), axis=1)
+    return out
 
 
 def _lowest_common_cluster(a: np.ndarray, b: np.ndarray, up: np.ndarray) -> np.ndarray:
@@ -902,6 +966,30 @@ def clustering_facts(result: Clustering) -> dict:
             "finest_clustered_pct": round(100 * (n - noise) / n, 2) if n else 0.0}
 
 
+def previous_themes(run: RunRef, settings: Settings) -> np.ndarray | None:
+    """The theme each of this run's chunks had in the run ``latest.json`` points at (-1: none or new).
+
+    None before the first published run, or when the catalog no longer holds that run's assignments.
+    """
+    import pyarrow.parquet as pq
+
+    from tasks.catalog import open_catalog
+    from tasks.lineage import load_previous, reference_run_id
+
+    ref = reference_run_id(settings, run.run_id)
+    if ref is None:
+        return None
+    with open_catalog(settings.catalog_path) as catalog:
+        previous = load_previous(catalog, ref)
+    if previous is None:
+        return None
+    ids = sorted({t for t in previous.theme_ids if t is not None})
+    number = {t: i for i, t in enumerate(ids)}
+    theme_of = {k: number[t] for k, t in zip(previous.keys, previous.theme_ids) if t is not None}
+    keys = pq.read_table(run.corpus_path, columns=["chunk_id"]).column("chunk_id").to_pylist()
+    return np.fromiter((theme_of.get(k, -1) for k in keys), dtype=np.int64, count=len(keys))
+
+
 @stage_task(name="cluster")
 def cluster_task(run: RunRef, settings: Settings, params: RunParams) -> dict:
     """Find themes and subthemes with HDBSCAN driven by the kNN graph."""
@@ -912,12 +1000,14 @@ def cluster_task(run: RunRef, settings: Settings, params: RunParams) -> dict:
         emb = np.load(run.path(EMBEDDINGS_FILE))
         saved = np.load(run.path(GRAPH_FILE))
         graph = KnnGraph(indices=saved["indices"], distances=saved["distances"])
+        prior = previous_themes(run, settings) if params.stickiness > 0 else None
         result = cluster_embeddings(emb, graph, min_cluster_size=params.min_cluster_size,
                                     min_subcluster_size=params.min_subcluster_size,
                                     min_samples=params.min_samples, seed=params.seed,
                                     reassign_noise=params.reassign_noise,
                                     cluster_selection=params.cluster_selection, resolution=params.resolution,
-                                    subtheme_resolution=params.subtheme_resolution)
+                                    subtheme_resolution=params.subtheme_resolution,
+                                    prior_theme=prior, stickiness=params.stickiness)
         if params.stability_check:
             result.diagnostics.update(theme_stability(emb, result.theme, min_cluster_size=params.min_cluster_size,
                                                       min_samples=params.min_samples, seed=params.seed,

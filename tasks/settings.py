@@ -111,6 +111,9 @@ class RunParams(BaseModel):
     subtheme_resolution: float = Field(
         0.6, gt=0, description="Modularity resolution inside a theme (below 1 a theme may stay whole)."
     )
+    stickiness: float = Field(
+        0.1, ge=0, description="Night over night: preference for the theme cut that matches the latest run (0: none)."
+    )
     knn_k: int | None = Field(None, ge=2, description="Neighbours per chunk in the kNN graph; default derived.")
     top_n_nodes: int = Field(5, ge=1, le=100, description="Most central passages kept per theme and subtheme.")
     show_subclusters: bool = Field(True, description="Compute and publish subthemes.")

@@ -349,3 +349,84 @@ def test_run_parameter_defaults_match_the_clustering_defaults():
     p = RunParams()
     assert (p.cluster_selection, p.resolution, p.subtheme_resolution) == ("modularity", THEME_RESOLUTION,
                                                                           SUBTHEME_RESOLUTION)
+
+
+# ----------------------------------------------------------------------------- stickiness (last night's themes)
+
+
+def _nested_tree_case():
+    """A small nested corpus, its kNN graph and hierarchy, and every cut of its condensed tree."""
+    from hdbscan._hdbscan_tree import condense_tree
+
+    from tasks.cluster import _single_linkage_tree
+
+    rng = np.random.default_rng(3)
+    c = _normalise(rng.standard_normal((3, D)))
+    off = _normalise(rng.standard_normal((2, D))) * 0.45
+    x = np.concatenate([_blob(rng, _normalise((c[0] + off[0])[None])[0], 30, 0.25),
+                        _blob(rng, _normalise((c[0] - off[0])[None])[0], 25, 0.25),
+                        _blob(rng, _normalise((c[1] + off[1])[None])[0], 30, 0.3),
+                        _blob(rng, _normalise((c[1] - off[1])[None])[0], 20, 0.3),
+                        _blob(rng, c[2], 30, 0.8), _normalise(rng.standard_normal((8, D)))])
+    g = build_knn_graph(x, 12)
+    hierarchy, _ = _single_linkage_tree(x, g.indices, g.distances, g.distances[:, 4].astype(np.float64))
+    tree = condense_tree(hierarchy, 10)
+    return x, g, hierarchy, tree, _all_cuts(tree, len(x), False)
+
+
+def test_prior_agreement_is_the_best_jaccard_of_each_tree_cluster():
+    from tasks.cluster import _prior_agreement
+
+    x, _, _, tree, _ = _nested_tree_case()
+    n = len(x)
+    prior = np.random.default_rng(0).integers(-1, 3, n)
+    parent_of = {int(c): int(p) for p, c in zip(tree["parent"], tree["child"])}
+    top = int(max(tree["parent"].max(), tree["child"].max()))
+    up = np.full(top + 1, -1, np.int64)
+    for c, p in parent_of.items():
+        if c >= n:
+            up[c] = p
+    leaf = np.array([parent_of[i] for i in range(n)])
+    got = _prior_agreement(leaf, up, prior)
+    for node in range(n, top + 1):
+        members = set(np.flatnonzero(_labels_for_cut(tree, n, [node]) == 0))
+        best = max(len(members & set(np.flatnonzero(prior == g))) / len(members | set(np.flatnonzero(prior == g)))
+                   for g in range(3))
+        assert got[node] == pytest.approx(best)
+
+
+def test_stickiness_keeps_last_nights_cut_within_its_margin_and_only_there():
+    from sklearn.metrics import adjusted_rand_score
+
+    from tasks.cluster import _select_by_modularity
+
+    x, g, hierarchy, tree, cuts = _nested_tree_case()
+    n, scale = len(x), 0.3
+
+    def select(prior=None, stickiness=0.0):
+        return _select_by_modularity(hierarchy, 10, g.indices, g.distances, scale, 1.5, allow_single=False,
+                                     prior=prior, stickiness=stickiness)
+
+    plain = select()
+    # Last night = the same cut: nothing moves.
+    assert (select(plain, 0.5) == plain).all()
+    # Last night = the runner-up cut: a small stickiness leaves tonight's best cut alone, a large one keeps
+    # last night's, and a prior of unknowns (-1: every chunk new) changes nothing.
+    ranked = sorted(cuts, key=lambda cut: -_modularity(_labels_for_cut(tree, n, cut), g.indices, g.distances,
+                                                         scale, 1.5))
+    runner_up = _labels_for_cut(tree, n, ranked[1])
+    assert adjusted_rand_score(plain, runner_up) < 1
+    assert (select(runner_up, 1e-6) == plain).all()
+    assert adjusted_rand_score(select(runner_up, 10.0), runner_up) == pytest.approx(1.0)
+    assert (select(np.full(n, -1), 10.0) == plain).all()
+
+
+def test_stickiness_validation():
+    x, _ = _planted(sizes=(30,), n_noise=0)
+    g = build_knn_graph(x, 30)
+    with pytest.raises(ValueError, match="stickiness"):
+        cluster_embeddings(x, g, stickiness=-0.1)
+    with pytest.raises(ValueError, match="prior_theme"):
+        cluster_embeddings(x, g, prior_theme=np.zeros(len(x) - 1, np.int64), stickiness=0.1)
+    with pytest.raises(ValueError, match="prior_theme"):
+        cluster_embeddings(x, g, prior_theme=np.full(len(x), -2), stickiness=0.1)
