@@ -374,9 +374,10 @@ def _themes(emb: np.ndarray, graph: KnnGraph, mcs: int, ms: int, diag: dict, *,
     hierarchy, n_comp = _single_linkage_tree(xs, idx, dist, core)
     clock.lap("tree")
     if selection.method == "modularity":
-        labels = _select_by_modularity(hierarchy, mcs, idx_raw, dist_raw, scale, selection.resolution,
-                                       allow_single=allow_single, prior=selection.prior,
-                                       stickiness=selection.stickiness)
+        labels, modularity = _select_by_modularity(hierarchy, mcs, idx_raw, dist_raw, scale, selection.resolution,
+                                                   allow_single=allow_single, prior=selection.prior,
+                                                   stickiness=selection.stickiness)
+        diag["modularity"] = round(modularity, 4)
     else:
         labels = _select(hierarchy, mcs, allow_single=allow_single)
     clock.lap("select")
@@ -575,8 +576,11 @@ def _select(hierarchy: np.ndarray, min_size: int, *, allow_single: bool) -> np.n
 
 def _select_by_modularity(hierarchy: np.ndarray, min_size: int, idx: np.ndarray, dist: np.ndarray,
                           scale: float, resolution: float, *, allow_single: bool,
-                          prior: np.ndarray | None = None, stickiness: float = 0.0) -> np.ndarray:
+                          prior: np.ndarray | None = None, stickiness: float = 0.0) -> tuple[np.ndarray, float]:
     """Step 3b: the cut of the condensed tree whose clusters have the highest kNN-graph modularity.
+
+    Returns the labels (-1 noise) and the modularity of the chosen clusters at ``resolution``
+    (stickiness bonus excluded; noise counts as in no cluster), a figure the self-report carries.
 
     HDBSCAN's tree is kept (its clusters, their ``min_size`` and its noise); only the choice among
     nested clusters changes. Excess of mass favours the densest, often small, clusters, so one
@@ -601,7 +605,7 @@ def _select_by_modularity(hierarchy: np.ndarray, min_size: int, idx: np.ndarray,
     n = hierarchy.shape[0] + 1
     tree = condense_tree(hierarchy, min_size)
     if tree.shape[0] == 0:
-        return np.full(n, -1, np.int64)
+        return np.full(n, -1, np.int64), 0.0
     parent = tree["parent"].astype(np.int64)
     child = tree["child"].astype(np.int64)
     # Cluster labels run from n (the root) upward, and a child's label is always above its parent's.
@@ -627,11 +631,12 @@ def _select_by_modularity(hierarchy: np.ndarray, min_size: int, idx: np.ndarray,
         degree += np.bincount(leaf[rows], weights=w, minlength=top + 1)
         degree += np.bincount(leaf[cols], weights=w, minlength=top + 1)
     if total <= 0:
-        return _select(hierarchy, min_size, allow_single=allow_single)
+        return _select(hierarchy, min_size, allow_single=allow_single), 0.0
     for c in range(top, n, -1):  # children before parents: sum each cluster's subtree
         inner[up[c]] += inner[c]
         degree[up[c]] += degree[c]
     q = inner / total - resolution * (degree / (2.0 * total)) ** 2
+    plain_q = q.copy()
     if prior is not None and stickiness > 0:
         q += stickiness * np.abs(q) * _prior_agreement(leaf, up, prior)
     has_children = np.zeros(top + 1, bool)
@@ -651,7 +656,7 @@ def _select_by_modularity(hierarchy: np.ndarray, min_size: int, idx: np.ndarray,
     labels = np.full(n, -1, np.int64)
     ok = picked >= 0
     labels[ok] = np.unique(picked[ok], return_inverse=True)[1]
-    return labels
+    return labels, float(plain_q[np.unique(picked[ok])].sum()) if ok.any() else 0.0
 
 
 def _prior_agreement(leaf: np.ndarray, up: np.ndarray, prior: np.ndarray) -> np.ndarray:

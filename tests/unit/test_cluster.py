@@ -314,8 +314,10 @@ def test_modularity_selection_returns_the_best_cut_of_the_tree(resolution, allow
     assert len(cuts) >= 4, "the test needs a tree with real choices"
     scale = 0.3
     best = max(_modularity(_labels_for_cut(tree, n, cut), g.indices, g.distances, scale, resolution) for cut in cuts)
-    got = _select_by_modularity(hierarchy, 10, g.indices, g.distances, scale, resolution, allow_single=allow_single)
+    got, reported = _select_by_modularity(hierarchy, 10, g.indices, g.distances, scale, resolution,
+                                          allow_single=allow_single)
     assert _modularity(got, g.indices, g.distances, scale, resolution) == pytest.approx(best, abs=1e-9)
+    assert reported == pytest.approx(best, rel=1e-6), "the self-report's modularity is the chosen cut's"
     assert any((np.unique(_labels_for_cut(tree, n, cut), return_inverse=True)[1] ==
                 np.unique(got, return_inverse=True)[1]).all() for cut in cuts), "the labels must be a cut of the tree"
 
@@ -340,6 +342,7 @@ def test_eom_selection_is_still_available_and_differs_only_in_the_choice():
         assert (c.theme[truth == -1] == -1).mean() >= 0.8
     assert eom.diagnostics["cluster_selection"] == "eom" and "resolution" not in eom.diagnostics
     assert mod.diagnostics["resolution"] == 1.5 and "modularity" in mod.diagnostics["geometry"]
+    assert 0 < mod.diagnostics["modularity"] < 1 and "modularity" not in eom.diagnostics
 
 
 def test_run_parameter_defaults_match_the_clustering_defaults():
@@ -405,7 +408,7 @@ def test_stickiness_keeps_last_nights_cut_within_its_margin_and_only_there():
 
     def select(prior=None, stickiness=0.0):
         return _select_by_modularity(hierarchy, 10, g.indices, g.distances, scale, 1.5, allow_single=False,
-                                     prior=prior, stickiness=stickiness)
+                                     prior=prior, stickiness=stickiness)[0]
 
     plain = select()
     # Last night = the same cut: nothing moves.

@@ -407,3 +407,14 @@ def test_write_report_failure_keeps_old_file_and_leaves_no_temp(tmp_path: Path, 
         write_report("new", target)
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["report.html"]
+
+
+def test_self_report_shows_the_theme_modularity_only_when_the_run_measured_it() -> None:
+    themes = make_themes(3)
+    manifest = make_manifest(themes)
+    plain = render_report(themes, manifest, make_skips())
+    assert "theme modularity" not in plain
+    manifest["quality"].update(modularity=0.6123, resolution=1.5, stickiness=0.1)
+    text = re.sub(r"<[^>]+>", " ", render_report(themes, manifest, make_skips()))
+    line = " ".join(text.split("theme modularity", 1)[1].split()[:16])
+    assert line.startswith("0.61 on the kNN graph (resolution 1.5, stickiness 0.1 toward the last run)"), line
