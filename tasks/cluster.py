@@ -312,19 +312,23 @@ def _validate_inputs(emb: np.ndarray, graph: KnnGraph) -> None:
         raise ValueError(f"graph has {graph.n} rows but emb has {emb.shape[0]}; build the graph from the same embeddings")
 
 
+def _check_number(name: str, value: object, *, positive: bool) -> None:
+    """A finite real number, ``> 0`` when ``positive`` else ``>= 0``."""
+    ok = not isinstance(value, bool) and isinstance(value, (int, float, np.floating, np.integer)) \
+        and bool(np.isfinite(value)) and (value > 0 if positive else value >= 0)
+    if not ok:
+        raise ValueError(f"{name} must be a number {'>' if positive else '>='} 0, got {value!r}")
+
+
 def _validate_selection(method: str, resolution: float, subtheme_resolution: float) -> None:
     if method not in SELECTION_METHODS:
         raise ValueError(f"cluster_selection must be one of {', '.join(SELECTION_METHODS)}, got {method!r}")
-    for name, value in (("resolution", resolution), ("subtheme_resolution", subtheme_resolution)):
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) \
-                or not np.isfinite(value) or value <= 0:
-            raise ValueError(f"{name} must be a number > 0, got {value!r}")
+    _check_number("resolution", resolution, positive=True)
+    _check_number("subtheme_resolution", subtheme_resolution, positive=True)
 
 
 def _validate_prior(prior: np.ndarray | None, stickiness: float, n: int) -> None:
-    if isinstance(stickiness, bool) or not isinstance(stickiness, (int, float, np.floating, np.integer)) \
-            or not np.isfinite(stickiness) or stickiness < 0:
-        raise ValueError(f"stickiness must be a number >= 0, got {stickiness!r}")
+    _check_number("stickiness", stickiness, positive=False)
     if prior is None:
         return
     if not isinstance(prior, np.ndarray) or prior.shape != (n,) or not np.issubdtype(prior.dtype, np.integer):
@@ -632,9 +636,8 @@ def _select_by_modularity(hierarchy: np.ndarray, min_size: int, idx: np.ndarray,
         degree += np.bincount(leaf[cols], weights=w, minlength=top + 1)
     if total <= 0:
         return _select(hierarchy, min_size, allow_single=allow_single), 0.0
-    for c in range(top, n, -1):  # children before parents: sum each cluster's subtree
-        inner[up[c]] += inner[c]
-        degree[up[c]] += degree[c]
+    _sum_subtrees(inner[n:], up, n)
+    _sum_subtrees(degree[n:], up, n)
     q = inner / total - resolution * (degree / (2.0 * total)) ** 2
     plain_q = q.copy()
     if prior is not None and stickiness > 0:
@@ -655,8 +658,18 @@ def _select_by_modularity(hierarchy: np.ndarray, min_size: int, idx: np.ndarray,
     picked = chosen[leaf]
     labels = np.full(n, -1, np.int64)
     ok = picked >= 0
-    labels[ok] = np.unique(picked[ok], return_inverse=True)[1]
-    return labels, float(plain_q[np.unique(picked[ok])].sum()) if ok.any() else 0.0
+    kept, labels[ok] = np.unique(picked[ok], return_inverse=True)
+    return labels, float(plain_q[kept].sum())
+
+
+def _sum_subtrees(values: np.ndarray, up: np.ndarray, n: int) -> None:
+    """In place: ``values[c - n]``, a figure of tree cluster ``c``, becomes the total over ``c``'s subtree.
+
+    Cluster labels run from ``n`` (the root) upward and a child's label is above its parent's, so going
+    down the labels adds every child into its parent after the child has its own total.
+    """
+    for c in range(up.shape[0] - 1, n, -1):
+        values[up[c] - n] += values[c - n]
 
 
 def _prior_agreement(leaf: np.ndarray, up: np.ndarray, prior: np.ndarray) -> np.ndarray:
@@ -675,9 +688,8 @@ def _prior_agreement(leaf: np.ndarray, up: np.ndarray, prior: np.ndarray) -> np.
     size = np.bincount(leaf - n, minlength=nodes).astype(np.float64)
     inter = np.bincount((leaf[known] - n) * groups + prior[known], minlength=nodes * groups)
     inter = inter.reshape(nodes, groups).astype(np.float64)
-    for c in range(top, n, -1):  # children before parents: subtree sums
-        size[up[c] - n] += size[c - n]
-        inter[up[c] - n] += inter[c - n]
+    _sum_subtrees(size, up, n)
+    _sum_subtrees(inter, up, n)
     group_size = np.bincount(prior[known], minlength=groups).astype(np.float64)
     union = size[:, None] + group_size[None, :] - inter
     out[n:] = np.max(np.divide(inter, union, out=np.zeros_like(inter), where=union > 0), axis=1)
