@@ -78,6 +78,11 @@ def test_a_rerun_of_the_same_corpus_keeps_every_id_and_has_an_empty_diff(nights)
     first, second = (r["run_id"] for r in results[:2])
     assert manifest(ws, second)["lineage"]["previous_run_id"] == first
     assert manifest(ws, second)["lineage"]["diff"] == []
+    # The second night's cut was steered by the first night's themes: every chunk it clustered is known.
+    q1, q2 = manifest(ws, first)["quality"], manifest(ws, second)["quality"]
+    assert "stickiness" not in q1, "nothing to stick to on the first night"
+    assert q2["stickiness"] == RunParams().stickiness > 0
+    assert q2["prior_known_pct"] == pytest.approx(q1["clustered_pct"], abs=0.01)
     one, two = (json.loads(run_file(ws, r, "themes.json").read_text()) for r in (first, second))
 
     def ids(doc):
