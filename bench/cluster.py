@@ -41,6 +41,7 @@ Methods:
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import resource
@@ -114,14 +115,13 @@ def worker(method: str, emb_path: Path, rows_path: Path | None, repeat: int, see
     if rows_path is not None:
         emb = np.ascontiguousarray(emb[np.load(rows_path)])
     load_s = time.perf_counter() - t_load  # reading the vectors is the embed stage's cost, not clustering's
-    def run_eom(emb: np.ndarray, seed: int, min_samples: int | None = None) -> dict:
-        return _run_themesift(emb, seed, min_samples, cluster_selection="eom")
-
-    run = {"themesift": _run_themesift, "themesift-eom": run_eom, "bertopic": _run_bertopic, "evoc": _run_evoc, "hdbscan": _run_hdbscan}[method]
+    run = {"themesift": functools.partial(_run_themesift, min_samples=min_samples),
+           "themesift-eom": functools.partial(_run_themesift, min_samples=min_samples, cluster_selection="eom"),
+           "bertopic": _run_bertopic, "evoc": _run_evoc, "hdbscan": _run_hdbscan}[method]
     seconds, fresh = [], 0.0
     for i in range(repeat):
         t0 = time.perf_counter()
-        res = run(emb, seed, min_samples) if method.startswith("themesift") else run(emb, seed)
+        res = run(emb, seed)
         seconds.append(time.perf_counter() - t0)
         if i == 0:
             fresh = time.perf_counter() - _T_START  # includes imports and JIT, not reading the vectors
