@@ -50,6 +50,10 @@ import numpy as np
 EXACT_MAX_N = 20_000
 #: IVF lists probed per list of queries (recall@34 on the synthetic 50k set: 0.949, as a per-query scan of 12).
 IVF_NPROBE = 24
+#: IVF lists are searched in groups of about this many query rows (see ``_search_ivf``).
+IVF_GROUP_ROWS = 640
+#: At most this many lists per group (their candidate sets are merged).
+IVF_GROUP_MAX = 4
 #: Rows scored per IVF/exact search call, bounding the result buffers.
 _SEARCH_BATCH = 65_536
 
@@ -154,14 +158,20 @@ def _search_exact(emb: np.ndarray, k_search: int) -> tuple[np.ndarray, np.ndarra
 
 
 def _search_ivf(emb: np.ndarray, k_search: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Approximate search routed by an inverted file, one BLAS block per list.
+    """Approximate search routed by an inverted file, one BLAS block per group of lists.
 
-    k-means (trained on a seeded sample) cuts the rows into ``~2 sqrt(n)`` lists. The rows of each list are
-    searched together, exactly, against the rows of the :data:`IVF_NPROBE` lists whose centroids are nearest
-    to their list's centroid: one matrix product and one top-k per list (``faiss.knn``), instead of a
+    k-means (trained on a seeded sample) cuts the rows into ``~2 sqrt(n)`` lists. The rows of each list
+    are searched, exactly, against the rows of the :data:`IVF_NPROBE` lists whose centroids are nearest
+    to their list's centroid: one matrix product and one top-k (``faiss.knn``) per block instead of a
     scan per query. That is the same arithmetic as a per-query IVF scan, but it runs in BLAS, which is
     several times faster at 1M rows; probing by list rather than by query costs a little recall at list
     borders, which the larger probe count buys back (recall@34 measured in docs/benchmarks.md).
+
+    Small lists make small blocks, and ``faiss.knn`` on a 112-row block costs ~3x more per pair than on
+    a 450-row one, so a list is searched together with its nearest not-yet-searched lists (up to
+    :data:`IVF_GROUP_ROWS` query rows) against the union of their probe lists: every row sees at least
+    its own list's probes (recall can only rise), and at 50k rows the search takes ~25 % less time.
+    The rows are first copied in list order, so a block's queries and candidates are contiguous slices.
     """
     n, d = emb.shape
     nlist = int(np.clip(2 * np.sqrt(n), 16, 8192))
@@ -177,19 +187,49 @@ def _search_ivf(emb: np.ndarray, k_search: int, seed: int) -> tuple[np.ndarray, 
     _, probes = centroids.search(kmeans.centroids, min(IVF_NPROBE, nlist))
     order = np.argsort(assign, kind="stable")
     bounds = np.searchsorted(assign[order], np.arange(nlist + 1))
-    members = [order[bounds[i]:bounds[i + 1]] for i in range(nlist)]
+    emb = emb[order]  # row r of a list block is original row order[r]
     sims = np.full((n, k_search), -np.inf, np.float32)
     idx = np.full((n, k_search), -1, np.int64)
-    for lst in range(nlist):
-        rows = members[lst]
-        if not len(rows):
-            continue
-        cand = np.sort(np.concatenate([members[p] for p in probes[lst] if p >= 0]))
+    for group in _list_groups(probes, bounds, IVF_GROUP_ROWS):
+        lists = np.unique(probes[group])
+        lists = lists[(lists >= 0) & (bounds[lists + 1] > bounds[lists])]
+        queries = np.concatenate([np.arange(bounds[g], bounds[g + 1]) for g in group])
+        cand = np.concatenate([np.arange(bounds[p], bounds[p + 1]) for p in lists])
         kk = min(k_search, len(cand))
-        dist, hit = faiss.knn(emb[rows], emb[cand], kk, metric=faiss.METRIC_INNER_PRODUCT)
-        sims[rows, :kk] = dist
-        idx[rows, :kk] = cand[hit]
-    return sims, idx
+        dist, hit = faiss.knn(emb[queries], emb[cand], kk, metric=faiss.METRIC_INNER_PRODUCT)
+        sims[queries, :kk] = dist
+        idx[queries, :kk] = cand[hit]
+    out_sims = np.empty_like(sims)
+    out_idx = np.empty_like(idx)
+    out_sims[order] = sims
+    out_idx[order] = np.where(idx >= 0, order[np.maximum(idx, 0)], -1)
+    return out_sims, out_idx
+
+
+def _list_groups(probes: np.ndarray, bounds: np.ndarray, target_rows: int) -> list[list[int]]:
+    """Non-empty lists in groups of nearby lists, each grown to about ``target_rows`` rows.
+
+    Lists are taken in order; each not-yet-grouped list starts a group and pulls in its nearest
+    not-yet-grouped lists (its probe order) until the group holds ``target_rows`` rows or
+    :data:`IVF_GROUP_MAX` lists. Deterministic.
+    """
+    sizes = np.diff(bounds)
+    done = sizes == 0
+    groups = []
+    for lst in range(len(sizes)):
+        if done[lst]:
+            continue
+        group, rows = [lst], int(sizes[lst])
+        done[lst] = True
+        for p in probes[lst]:
+            if rows >= target_rows or len(group) >= IVF_GROUP_MAX:
+                break
+            if p >= 0 and not done[p]:
+                group.append(int(p))
+                rows += int(sizes[p])
+                done[p] = True
+        groups.append(group)
+    return groups
 
 
 def _batched_search(index: faiss.Index, emb: np.ndarray, k_search: int) -> tuple[np.ndarray, np.ndarray]:

@@ -433,3 +433,51 @@ def test_stickiness_validation():
         cluster_embeddings(x, g, prior_theme=np.zeros(len(x) - 1, np.int64), stickiness=0.1)
     with pytest.raises(ValueError, match="prior_theme"):
         cluster_embeddings(x, g, prior_theme=np.full(len(x), -2), stickiness=0.1)
+
+
+def _nested(seed: int = 0):
+    """Themes made of 1-4 sub-blobs, plus noise; returns the vectors and each row's theme (-1 noise)."""
+    rng = np.random.default_rng(seed)
+    common = rng.standard_normal(D)
+    parts, theme = [], []
+    for t in range(8):
+        centre = _normalise((common + 1.5 * rng.standard_normal(D))[None, :])[0]
+        for _ in range(1 + t % 4):
+            sub = _normalise((centre + 0.5 * rng.standard_normal(D))[None, :])[0]
+            parts.append(_blob(rng, sub, int(rng.integers(15, 60)), 0.5))
+            theme.append(np.full(len(parts[-1]), t))
+    parts.append(_normalise(rng.standard_normal((40, D))))
+    theme.append(np.full(40, -1))
+    return np.concatenate(parts), np.concatenate(theme)
+
+
+@pytest.mark.parametrize("batch_rows", [65_536, 120])
+def test_batched_subtheme_pass_equals_one_theme_at_a_time(monkeypatch, batch_rows):
+    """All themes split side by side (in batches of any size) give exactly the per-theme result."""
+    from tasks import cluster as C
+
+    monkeypatch.setattr(C, "_SUBTHEME_BATCH_ROWS", batch_rows)
+    x, theme = _nested()
+    batched = C._subthemes(x, theme, 5, 10, C._Selection("modularity", 0.6))
+    one_by_one = np.full(len(x), -1, np.int64)
+    next_id = 0
+    for members in C._members_by_label(theme):
+        if len(members) < 10:
+            continue
+        local = C._split_theme(x[members], 5, 5, C._Selection("modularity", 0.6))
+        if local.max() >= 1:
+            one_by_one[members[local >= 0]] = local[local >= 0] + next_id
+            next_id += int(local.max()) + 1
+    assert len(np.unique(theme[one_by_one >= 0])) >= 3  # several themes have subthemes
+    got, want = C._finish(theme, batched, {"seconds": {}}), C._finish(theme, one_by_one, {"seconds": {}})
+    np.testing.assert_array_equal(got.subtheme, want.subtheme)
+    np.testing.assert_array_equal(got.subtheme_theme, want.subtheme_theme)
+
+
+def test_importing_the_clustering_does_not_import_prefect():
+    """Benchmarks and notebooks call the pure functions; the Prefect wrapper is built on first use."""
+    import subprocess
+    import sys
+
+    code = "import sys, tasks.cluster, tasks.knn; assert 'prefect' not in sys.modules, 'prefect imported'"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=str(__import__("pathlib").Path(__file__).parents[2]))

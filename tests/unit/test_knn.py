@@ -94,3 +94,18 @@ def test_auto_uses_ivf_above_the_exact_limit(monkeypatch):
     monkeypatch.setattr(knn, "EXACT_MAX_N", 100)
     x = _unit_rows(400, d=16)
     np.testing.assert_array_equal(build_knn_graph(x, 5).indices, build_knn_graph(x, 5, method="ivf").indices)
+
+
+def test_ivf_list_groups_cover_each_nonempty_list_once():
+    from tasks.knn import IVF_GROUP_MAX, _list_groups
+
+    rng = np.random.default_rng(0)
+    sizes = rng.integers(0, 300, 50)
+    sizes[[3, 17]] = 0
+    bounds = np.r_[0, np.cumsum(sizes)]
+    probes = np.stack([np.r_[i, rng.permutation(np.delete(np.arange(50), i))[:9]] for i in range(50)])
+    groups = _list_groups(probes, bounds, 640)
+    flat = [g for grp in groups for g in grp]
+    assert sorted(flat) == [i for i in range(50) if sizes[i] > 0]
+    assert all(len(grp) <= IVF_GROUP_MAX for grp in groups)
+    assert all(sizes[grp[:-1]].sum() < 640 for grp in groups)  # a group stops growing once it is big enough
