@@ -656,8 +656,7 @@ def _select_by_modularity(hierarchy: np.ndarray, min_size: int, idx: np.ndarray,
     leaf[child[~is_cluster]] = parent[~is_cluster]
     inner = np.zeros(top + 1)
     degree = np.zeros(top + 1)
-    group = np.zeros(n, np.int64) if groups is None else groups
-    total = np.zeros(int(group.max()) + 1)
+    total = np.zeros(1 if groups is None else int(groups.max()) + 1)
     k = idx.shape[1]
     step = max(1, _ROW_BATCH * 8 // max(k, 1))
     for a in range(0, n, step):
@@ -666,7 +665,7 @@ def _select_by_modularity(hierarchy: np.ndarray, min_size: int, idx: np.ndarray,
         rows = np.repeat(np.arange(a, a + nb.shape[0]), k)[ok.ravel()]
         cols = nb[ok]
         w = np.exp(-dist[a:a + step][ok].astype(np.float64) / _per_edge(scale, rows))
-        total += w.sum() if groups is None else np.bincount(group[rows], weights=w, minlength=total.shape[0])
+        total += w.sum() if groups is None else np.bincount(groups[rows], weights=w, minlength=total.shape[0])
         inner += np.bincount(_lowest_common_cluster(leaf[rows], leaf[cols], up), weights=w, minlength=top + 1)
         degree += np.bincount(leaf[rows], weights=w, minlength=top + 1)
         degree += np.bincount(leaf[cols], weights=w, minlength=top + 1)
@@ -674,11 +673,9 @@ def _select_by_modularity(hierarchy: np.ndarray, min_size: int, idx: np.ndarray,
         return _select(hierarchy, min_size, allow_single=allow_single), 0.0
     _sum_subtrees(inner[n:], up, n)
     _sum_subtrees(degree[n:], up, n)
-    m = np.full(top + 1, total[0])
-    if groups is not None:
-        m, mixed = _cluster_group_totals(leaf, up, groups, total)
+    m, mixed = (total[0], None) if groups is None else _cluster_group_totals(leaf, up, groups, total)
     q = inner / m - resolution * (degree / (2.0 * m)) ** 2
-    if groups is not None:
+    if mixed is not None:
         q[mixed] = -np.inf
     plain_q = q.copy()
     if prior is not None and stickiness > 0:
