@@ -4,7 +4,7 @@ Usage::
 
     python bench/cluster.py --corpus ../shared/corpora/banking77/data.jsonl \\
         --corpus ../shared/corpora/20newsgroups/data.jsonl:1000 [--synthetic 50000] \\
-        [--methods themesift,themesift-eom,bertopic,evoc,hdbscan] [--raw-hdbscan-max 8000] [--json out.json]
+        [--methods themesift,themesift-assign,themesift-eom,bertopic,evoc,hdbscan] [--raw-hdbscan-max 8000] [--json out.json]
 
 ``--corpus PATH[:MAX_CHARS]`` is a JSON-lines file with ``text`` and ``label``; one row = one chunk, cut to
 ``MAX_CHARS`` characters when given. Embeddings (all-MiniLM-L6-v2, L2-normalised float32) are computed once
@@ -26,6 +26,9 @@ Methods:
 
 * ``themesift``: ``build_knn_graph`` + ``cluster_embeddings`` with the run defaults; the theme level and
   the finest level (a chunk's subtheme if it has one, else its theme, else noise) are both scored.
+* ``themesift-assign``: the same with :data:`ASSIGN_SETTINGS`: noise reassigned (every chunk reachable in
+  the graph gets a theme and, where its theme has them, a subtheme), ``min_samples=15``, ``resolution=3``;
+  ``--min-samples`` does not apply to it.
 * ``themesift-eom``: the same with ``cluster_selection="eom"`` (HDBSCAN's excess of mass picks the clusters
   from the tree, the selection before modularity became the default), to show what the selection adds.
 * ``bertopic``: BERTopic's default recipe, ``umap.UMAP(n_neighbors=15, n_components=5, min_dist=0.0,
@@ -59,20 +62,22 @@ os.environ.setdefault("OMP_NUM_THREADS", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without install
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-METHODS = ("themesift", "themesift-eom", "bertopic", "evoc", "hdbscan")
+METHODS = ("themesift", "themesift-assign", "themesift-eom", "bertopic", "evoc", "hdbscan")
+#: ``themesift-assign``: every chunk placed (noise reassigned by propagation), at settings that favour
+#: themes one would label: ``min_samples`` 15 and theme resolution 3 (docs/benchmarks.md has the grid).
+ASSIGN_SETTINGS = {"min_samples": 15, "resolution": 3.0, "reassign_noise": True}
 
 
 # ----------------------------------------------------------------------------- workers (one process each)
 
 
-def _run_themesift(emb: np.ndarray, seed: int, min_samples: int | None = None,
-                   cluster_selection: str = "modularity") -> dict:
+def _run_themesift(emb: np.ndarray, seed: int, min_samples: int | None = None, **options) -> dict:
     from tasks.cluster import cluster_embeddings, recommended_k
     from tasks.knn import build_knn_graph
 
     graph = build_knn_graph(emb, recommended_k(25, min_samples, len(emb)), seed=seed)
     res = cluster_embeddings(emb, graph, min_cluster_size=25, min_subcluster_size=5, min_samples=min_samples,
-                             seed=seed, cluster_selection=cluster_selection)
+                             seed=seed, **options)
     n_themes = int(res.theme.max()) + 1
     finest = np.where(res.subtheme >= 0, res.subtheme + n_themes, res.theme)
     return {"levels": {"theme": res.theme, "finest": finest},
@@ -116,6 +121,7 @@ def worker(method: str, emb_path: Path, rows_path: Path | None, repeat: int, see
         emb = np.ascontiguousarray(emb[np.load(rows_path)])
     load_s = time.perf_counter() - t_load  # reading the vectors is the embed stage's cost, not clustering's
     run = {"themesift": functools.partial(_run_themesift, min_samples=min_samples),
+           "themesift-assign": functools.partial(_run_themesift, **ASSIGN_SETTINGS),
            "themesift-eom": functools.partial(_run_themesift, min_samples=min_samples, cluster_selection="eom"),
            "bertopic": _run_bertopic, "evoc": _run_evoc, "hdbscan": _run_hdbscan}[method]
     seconds, fresh = [], 0.0
@@ -224,17 +230,17 @@ def _pick(method: str, levels: dict) -> tuple[str, dict]:
 def print_table(name: str, n: int, n_labels: int, results: list[dict]) -> None:
     """One table per corpus with every level and the ratios against the BERTopic recipe."""
     print(f"\n## {name}: {n:,} chunks, {n_labels} labels")
-    print(f"{'method':10} {'level':9} {'NMI':>6} {'AMI':>6} {'ARI':>6} {'clust%':>7} {'fresh s':>8} "
+    print(f"{'method':16} {'level':9} {'NMI':>6} {'AMI':>6} {'ARI':>6} {'clust%':>7} {'fresh s':>8} "
           f"{'warm s':>7} {'RSS GB':>7}  groups")
     base = next((r for r in results if r["method"] == "bertopic" and "levels" in r), None)
     for r in results:
         if "error" in r:
-            print(f"{r['method']:10} error: {r['error']}")
+            print(f"{r['method']:16} error: {r['error']}")
             continue
         warm = r["call_s"][1] if len(r["call_s"]) > 1 else float("nan")
         for level, s in r["levels"].items():
             note = f" (subsample {r['subsample']:,})" if r["subsample"] else ""
-            print(f"{r['method']:10} {level:9} {s['NMI']:6.3f} {s['AMI']:6.3f} {s['ARI']:6.3f} "
+            print(f"{r['method']:16} {level:9} {s['NMI']:6.3f} {s['AMI']:6.3f} {s['ARI']:6.3f} "
                   f"{s['clustered_pct']:7.1f} {r['fresh_s']:8.1f} {warm:7.2f} {r['peak_rss_gb']:7.2f}  "
                   f"{r['groups'] if level == next(iter(r['levels'])) else ''}{note}")
     if base is None:
@@ -246,7 +252,7 @@ def print_table(name: str, n: int, n_labels: int, results: list[dict]) -> None:
         if "error" in r or r["method"] == "bertopic":
             continue
         level, s = _pick(r["method"], r["levels"])
-        print(f"  {r['method']:10} [{level}] NMI x{s['NMI'] / b['NMI']:.2f}  AMI x{s['AMI'] / b['AMI']:.2f}  "
+        print(f"  {r['method']:16} [{level}] NMI x{s['NMI'] / b['NMI']:.2f}  AMI x{s['AMI'] / b['AMI']:.2f}  "
               f"speed fresh x{base['fresh_s'] / r['fresh_s']:.1f}  warm x{b_warm / r['call_s'][-1]:.1f}")
 
 

@@ -67,10 +67,10 @@ clustering runs on a *graph-smoothed* geometry:
    themes stay noise. Only graph neighbours are consulted (no second search),
    so this step is ``O(n k)``.
 4b. **Optional noise reassignment** (``reassign_noise=True``, off by default):
-   every remaining noise chunk with a clustered raw-graph neighbour joins the
-   theme most of its clustered neighbours are in. This removes noise by
-   design, so its share is reported (``diagnostics['reassigned_noise_pct']``)
-   and quality figures are quoted without it.
+   label propagation over the raw graph's nearest neighbours (:func:`_reassign_noise`) gives every
+   noise chunk that some path connects to a theme the finest group (subtheme, else theme) that the
+   evidence along those paths favours. This removes noise by design, so its share is reported
+   (``diagnostics['reassigned_noise_pct']``) and quality figures are quoted with and without it.
 5. **Subthemes.** Each theme with at least ``2 * min_subcluster_size``
    members goes through steps 1-4 again, on its own members' kNN graph, at
    ``min_subcluster_size``, at resolution :data:`SUBTHEME_RESOLUTION`, and with the whole
@@ -133,6 +133,14 @@ BORDER_VOTES = 10
 BORDER_SHARE = 0.6
 #: A border point may lie this many times the theme's largest core distance from it.
 BORDER_REACH = 1.5
+#: Nearest raw-graph neighbours that pass labels on in the optional noise reassignment (step 4b). Fewer
+#: reach further by propagation than more do in one vote: Banking77 finest NMI 0.803 at 5 and 10, 0.800 at 33.
+REASSIGN_NEIGHBOURS = 10
+#: Propagation rounds of the noise reassignment: a noise chunk more hops than this from every theme stays noise.
+#: 10 and 50 give the same Banking77 and 20 Newsgroups scores.
+REASSIGN_ROUNDS = 20
+#: Candidate groups kept per noise chunk between rounds (2-8 and no limit score the same).
+_REASSIGN_TOP = 4
 #: Theme selection on the density tree: ``"modularity"`` (default) or HDBSCAN's ``"eom"``.
 SELECTION_METHODS = ("modularity", "eom")
 #: Modularity resolution when picking themes from the tree (higher: more, smaller themes). Splitting a
@@ -272,7 +280,9 @@ def cluster_embeddings(
     diag["seconds"]["subthemes"] = round(time.perf_counter() - t0, 3)
     diag["reassigned_noise_pct"] = 0.0
     if reassign_noise:
-        theme, moved = _reassign_noise(theme, graph)
+        t0 = time.perf_counter()
+        theme, sub, moved = _reassign_noise(theme, sub, graph, min(ms, n - 1))
+        diag["seconds"]["reassign_noise"] = round(time.perf_counter() - t0, 3)
         diag["reassigned_noise_pct"] = round(100 * moved / n, 2)
     result = _finish(theme, sub, diag)
     diag["cohesion"] = theme_cohesion(emb, result.theme)
@@ -372,7 +382,7 @@ def _themes(emb: np.ndarray, graph: KnnGraph, mcs: int, ms: int, diag: dict, *,
     idx, dist = graph.indices[:, :k], graph.distances[:, :k]
     idx_raw, dist_raw = idx, dist
     clock = _Clock(diag)
-    scale = max(float(np.median(dist[:, ms_eff - 1])), _DIST_FLOOR) * KERNEL_SCALE
+    scale = _kernel_scale(dist, ms_eff)
     P = _transition_matrix(idx, dist, scale)
     xs = _smooth(emb, P, SMOOTH_STEPS)
     del P  # ~0.8 GB at 1M rows; the tree below is the memory peak
@@ -411,6 +421,11 @@ class _Clock:
         now = time.perf_counter()
         self._diag["seconds"][name] = round(now - self._t, 3)
         self._t = now
+
+
+def _kernel_scale(dist: np.ndarray, ms: int) -> float:
+    """The smoothing kernel's width: :data:`KERNEL_SCALE` times the median ``ms``-th neighbour distance."""
+    return max(float(np.median(dist[:, ms - 1])), _DIST_FLOOR) * KERNEL_SCALE
 
 
 def _transition_matrix(idx: np.ndarray, dist: np.ndarray, scale: float | np.ndarray) -> sp.csr_matrix:
@@ -814,23 +829,63 @@ def _absorb_border_points(labels: np.ndarray, idx: np.ndarray, dist: np.ndarray,
     return out
 
 
-def _reassign_noise(theme: np.ndarray, graph: KnnGraph) -> tuple[np.ndarray, int]:
-    """Step 4b: each noise chunk joins the theme most of its clustered raw-graph neighbours are in.
+def _reassign_noise(theme: np.ndarray, sub: np.ndarray, graph: KnnGraph, ms: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Step 4b: noise chunks take the finest group that label propagation over the raw graph gives them.
 
-    Returns the new labels and how many chunks moved. Ties go to the nearer neighbour's theme.
+    Every clustered chunk carries its finest group (its subtheme, else its theme) as a fixed label;
+    noise chunks start empty and, for :data:`REASSIGN_ROUNDS` rounds, take the kernel-weighted mean
+    of their :data:`REASSIGN_NEIGHBOURS` nearest neighbours' labels (the harmonic solution of
+    Zhu, Ghahramani and Lafferty, 2003, on the symmetrised graph). Unlike one neighbourhood vote,
+    this reaches a noise chunk whose own neighbours are all noise, and weighs the evidence of
+    every path to a theme (Banking77 finest NMI 0.796 -> 0.804, full 20 Newsgroups theme 0.580 ->
+    0.592). Each noise chunk keeps only its :data:`_REASSIGN_TOP` strongest groups between rounds,
+    so the label matrix stays sparse at a million chunks. A chunk takes the parent theme of its
+    group, and the subtheme when the group is one; chunks no path reaches stay noise.
+
+    Returns the new theme and subtheme labels and how many chunks moved (ties: lower group).
     """
     noise = np.flatnonzero(theme < 0)
-    if len(noise) == 0 or not (theme >= 0).any():
-        return theme, 0
-    nb = graph.indices[noise]
-    nb_lab = np.where(nb >= 0, theme[np.maximum(nb, 0)], -1)
-    rows, cols = np.nonzero(nb_lab >= 0)
-    # A tiny rank bonus breaks ties toward the nearest neighbour's theme, deterministically.
-    best, top = _plurality(rows, nb_lab[rows, cols], 1.0 + 1e-3 / (1.0 + cols), len(noise))
-    has = top > 0
-    out = theme.copy()
-    out[noise[has]] = best[has]
-    return out, int(has.sum())
+    clustered = np.flatnonzero(theme >= 0)
+    if len(noise) == 0 or len(clustered) == 0:
+        return theme, sub, 0
+    n_sub = int(sub.max()) + 1 if sub.size and sub.max() >= 0 else 0
+    group = np.where(sub >= 0, sub, n_sub + theme)[clustered]
+    n_groups = n_sub + int(theme.max()) + 1
+    k = min(REASSIGN_NEIGHBOURS, graph.k)
+    P = _transition_matrix(graph.indices[:, :k], graph.distances[:, :k], _kernel_scale(graph.distances, ms))
+    from_noise = P[noise]
+    fixed = from_noise[:, clustered] @ sp.csr_matrix(
+        (np.ones(len(clustered), np.float32), (np.arange(len(clustered)), group)), shape=(len(clustered), n_groups))
+    among_noise = from_noise[:, noise].tocsr()
+    del P, from_noise
+    fixed = fixed.tocsr()
+    labels = _top_per_row(fixed, _REASSIGN_TOP)
+    for _ in range(REASSIGN_ROUNDS):
+        labels = _top_per_row(among_noise @ labels + fixed, _REASSIGN_TOP)
+    reached = np.diff(labels.indptr) > 0
+    best = np.asarray(labels.argmax(axis=1)).ravel()[reached]
+    moved = noise[reached]
+    theme, sub = theme.copy(), sub.copy()
+    parent = np.empty(n_groups, np.int64)
+    parent[group] = theme[clustered]
+    theme[moved] = parent[best]
+    sub[moved] = np.where(best < n_sub, best, -1)
+    return theme, sub, int(len(moved))
+
+
+def _top_per_row(m: sp.csr_matrix, top: int) -> sp.csr_matrix:
+    """``m`` with only the ``top`` largest entries of each row kept (ties: lower column)."""
+    m = m.tocsr()
+    m.sum_duplicates()
+    lengths = np.diff(m.indptr)
+    if lengths.max(initial=0) <= top:
+        return m
+    rows = np.repeat(np.arange(m.shape[0]), lengths)
+    order = np.lexsort((m.indices, -m.data, rows))
+    rank = np.arange(len(order)) - np.repeat(m.indptr[:-1], lengths)
+    keep = np.sort(order[rank < top])
+    indptr = np.concatenate([[0], np.cumsum(np.minimum(lengths, top))])
+    return sp.csr_matrix((m.data[keep], m.indices[keep], indptr), shape=m.shape)
 
 
 def _plurality(rows: np.ndarray, labels: np.ndarray, weights: np.ndarray, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
@@ -986,7 +1041,7 @@ def _split_themes(emb: np.ndarray, themes: list[np.ndarray], mss: int, ms: int, 
         graph = build_knn_graph(emb[members], k)
         idx[a:z, :k] = np.where(graph.indices >= 0, graph.indices + a, -1)
         dist[a:z, :k] = graph.distances
-        scale[a:z] = max(float(np.median(graph.distances[:, ms - 1])), _DIST_FLOOR) * KERNEL_SCALE
+        scale[a:z] = _kernel_scale(graph.distances, ms)
     x = emb[rows]
     xs = _smooth(x, _transition_matrix(idx, dist, scale), SMOOTH_STEPS)
     sidx, sdist = _rerank(xs, idx)

@@ -122,7 +122,8 @@ class RunParams(BaseModel):
     )
     seed: int = Field(0, description="Seed for every random choice; same seed and input give the same themes.")
     reassign_noise: bool = Field(
-        False, description="Move each noise chunk with a clustered graph neighbour into that theme (share reported)."
+        False, description="Give each noise chunk the theme (and subtheme) that label propagation over the kNN graph "
+        "leads it to; every chunk with a path to a theme is placed (share reported)."
     )
     stability_check: bool = Field(
         False, description="Re-cluster a 90 % sample and report how much the themes agree (about doubles cluster time)."

@@ -219,6 +219,24 @@ def test_noise_reassignment_is_off_by_default_and_reported():
     assert moved.diagnostics["reassigned_noise_pct"] == round(100 * gained / len(x), 2)
 
 
+def test_noise_reassignment_propagates_along_noise_chains_and_fills_subthemes():
+    from tasks.cluster import _reassign_noise
+    from tasks.knn import KnnGraph
+
+    # 0-2: theme 0, subtheme 0; 3-4: theme 1 (no subthemes); 5-6-7: a noise chain hanging off row 0
+    # (6 and 7 have only noise neighbours, so one neighbourhood vote cannot place them);
+    # 8-9: noise with no path to any theme; 10: noise next to theme 1.
+    nbrs = [[1, 2], [0, 2], [0, 1], [4, 10], [3, 10], [0, 6], [5, 7], [6, 5], [9, 8], [8, 9], [3, 4]]
+    graph = KnnGraph(np.array(nbrs, np.int64), np.full((len(nbrs), 2), 0.1, np.float32))
+    theme = np.array([0, 0, 0, 1, 1] + [-1] * 6, np.int64)
+    sub = np.array([0, 0, 0] + [-1] * 8, np.int64)
+    new_theme, new_sub, moved = _reassign_noise(theme, sub, graph, 1)
+    assert new_theme.tolist() == [0, 0, 0, 1, 1, 0, 0, 0, -1, -1, 1]
+    assert new_sub.tolist() == [0, 0, 0, -1, -1, 0, 0, 0, -1, -1, -1]
+    assert moved == 4
+    assert theme[5] == -1 and sub[5] == -1  # inputs untouched
+
+
 def test_theme_stability_is_high_on_clear_blobs_and_seeded():
     x, _ = _planted(seed=5, sizes=(120, 100, 90, 80), n_noise=20)
     c = _run(x)
