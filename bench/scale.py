@@ -2,7 +2,7 @@
 
 Usage::
 
-    python bench/scale.py --n 1000000 [--cache-dir /tmp/themesift-scratch] [--seed 0] [--json out.json]
+    python bench/scale.py --n 1000000 [--cache-dir /tmp/themesift-scratch] [--seed 0] [--reassign-noise] [--json out.json]
 
 Step 1 (once, cached): :func:`make_corpus` draws ``n`` "realistic" clustered unit vectors and writes them to
 ``<cache-dir>/synthetic_<n>_s<seed>.parquet`` (one ``embedding`` column of ``fixed_size_list<float32, 384>``,
@@ -121,7 +121,7 @@ def read_embeddings(path: Path) -> np.ndarray:
     return out
 
 
-def run_clustering(pq_path: Path, lab_path: Path, seed: int) -> dict:
+def run_clustering(pq_path: Path, lab_path: Path, seed: int, reassign_noise: bool = False) -> dict:
     """The clustering path as the flow runs it; returns seconds, counts, quality and peak RSS."""
     from sklearn.metrics import adjusted_mutual_info_score, normalized_mutual_info_score
 
@@ -135,7 +135,8 @@ def run_clustering(pq_path: Path, lab_path: Path, seed: int) -> dict:
     graph = build_knn_graph(emb, k, seed=seed)
     t_knn = time.perf_counter() - t0 - t_read
     rss_knn = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # peak so far: read + kNN
-    res = cluster_embeddings(emb, graph, min_cluster_size=25, min_subcluster_size=5, seed=seed)
+    res = cluster_embeddings(emb, graph, min_cluster_size=25, min_subcluster_size=5, seed=seed,
+                             reassign_noise=reassign_noise)
     t_cluster = time.perf_counter() - t0 - t_read - t_knn
     truth = np.load(lab_path)
     n_themes = int(res.theme.max()) + 1
@@ -149,6 +150,7 @@ def run_clustering(pq_path: Path, lab_path: Path, seed: int) -> dict:
         "peak_rss_through_knn_gb": round(rss_knn, 2),
         "themes": n_themes, "subthemes": int(res.subtheme_theme.size),
         "clustered_pct": round(100 * float((res.theme >= 0).mean()), 1),
+        "reassigned_noise_pct": res.diagnostics.get("reassigned_noise_pct", 0.0),
         "theme_nmi_200k_sample": round(normalized_mutual_info_score(truth[sub], res.theme[sub]), 3),
         "theme_ami_200k_sample": round(adjusted_mutual_info_score(truth[sub], res.theme[sub]), 3),
         "finest_nmi_200k_sample": round(normalized_mutual_info_score(truth[sub], finest[sub]), 3),
@@ -162,17 +164,19 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cache-dir", type=Path, default=Path("/tmp/themesift-scratch"))
     p.add_argument("--json", type=Path, help="also write the result here")
+    p.add_argument("--reassign-noise", action="store_true", help="also place the noise (reassign_noise=True)")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
         pq_path, lab_path = _paths(args.cache_dir, args.n, args.seed)
-        print(json.dumps(run_clustering(pq_path, lab_path, args.seed)))
+        print(json.dumps(run_clustering(pq_path, lab_path, args.seed, args.reassign_noise)))
         return 0
     t0 = time.perf_counter()
     write_corpus(args.n, args.seed, args.cache_dir)
     print(f"corpus ready in {time.perf_counter() - t0:.1f} s", flush=True)
     out = subprocess.run([sys.executable, __file__, "--child", "--n", str(args.n), "--seed", str(args.seed),
-                          "--cache-dir", str(args.cache_dir)], capture_output=True, text=True, check=False)
+                          "--cache-dir", str(args.cache_dir)] + (["--reassign-noise"] if args.reassign_noise else []),
+                         capture_output=True, text=True, check=False)
     if out.returncode != 0:
         print(out.stderr, file=sys.stderr)
         return out.returncode
