@@ -89,9 +89,10 @@ def test_subthemes_inside_a_theme_of_two_tight_sub_blobs():
     assert np.bincount(sa[sa >= 0]).argmax() != np.bincount(sb[sb >= 0]).argmax()
 
 
-def test_deterministic_for_fixed_seed():
+@pytest.mark.parametrize("reassign_noise", [False, True])
+def test_deterministic_for_fixed_seed(reassign_noise):
     x, _ = _planted(seed=2)
-    a, b = _run(x, seed=7), _run(x, seed=7)
+    a, b = _run(x, seed=7, reassign_noise=reassign_noise), _run(x, seed=7, reassign_noise=reassign_noise)
     np.testing.assert_array_equal(a.theme, b.theme)
     np.testing.assert_array_equal(a.subtheme, b.subtheme)
     np.testing.assert_array_equal(a.subtheme_theme, b.subtheme_theme)
@@ -209,6 +210,7 @@ def test_quality_self_report_in_diagnostics():
 def test_noise_reassignment_is_off_by_default_and_reported():
     x, truth = _planted()
     plain, moved = _run(x), _run(x, reassign_noise=True)
+    _check_contract(moved, len(x))
     assert (plain.theme < 0).sum() > 0
     assert (moved.theme < 0).sum() < (plain.theme < 0).sum()
     # Reassignment only fills noise: clustered chunks keep their theme (ids may be renumbered by size).
