@@ -134,7 +134,7 @@ BORDER_SHARE = 0.6
 #: A border point may lie this many times the theme's largest core distance from it.
 BORDER_REACH = 1.5
 #: Nearest raw-graph neighbours that pass labels on in the optional noise reassignment (step 4b). Fewer
-#: reach further by propagation than more do in one vote: Banking77 finest NMI 0.803 at 5 and 10, 0.800 at 33.
+#: reach further by propagation than more do in one vote (Banking77 finest NMI 0.803-0.804 at 5 and 10, 0.800 at 33).
 REASSIGN_NEIGHBOURS = 10
 #: Propagation rounds of the noise reassignment: a noise chunk more hops than this from every theme stays noise.
 #: 10 and 50 give the same Banking77 and 20 Newsgroups scores.
@@ -838,7 +838,7 @@ def _reassign_noise(theme: np.ndarray, sub: np.ndarray, graph: KnnGraph, ms: int
     Zhu, Ghahramani and Lafferty, 2003, on the symmetrised graph). Unlike one neighbourhood vote,
     this reaches a noise chunk whose own neighbours are all noise, and weighs the evidence of
     every path to a theme (Banking77 finest NMI 0.796 -> 0.804, full 20 Newsgroups theme 0.580 ->
-    0.592). Each noise chunk keeps only its :data:`_REASSIGN_TOP` strongest groups between rounds,
+    0.588). Each noise chunk keeps only its :data:`_REASSIGN_TOP` strongest groups between rounds,
     so the label matrix stays sparse at a million chunks. A chunk takes the parent theme of its
     group, and the subtheme when the group is one; chunks no path reaches stay noise.
 
