@@ -858,7 +858,6 @@ def _reassign_noise(theme: np.ndarray, sub: np.ndarray, graph: KnnGraph, ms: int
         (np.ones(len(clustered), np.float32), (np.arange(len(clustered)), group)), shape=(len(clustered), n_groups))
     among_noise = from_noise[:, noise].tocsr()
     del P, from_noise
-    fixed = fixed.tocsr()
     labels = _top_per_row(fixed, _REASSIGN_TOP)
     for _ in range(REASSIGN_ROUNDS):
         labels = _top_per_row(among_noise @ labels + fixed, _REASSIGN_TOP)
