@@ -19,7 +19,7 @@ export DO_NOT_TRACK ?= 1
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: help install demo test test-unit serve clean
+.PHONY: help install demo test test-unit lint serve clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -43,10 +43,13 @@ else
 	$(BIN)/themesift run --corpus "$(CORPUS)" $(ARGS)
 endif
 
-test: $(STAMP) ## run the whole test suite
+test: $(STAMP) lint ## lint, then run the whole test suite
 	@# The report browser tests drive Debian's chromium (CI runs as root; playwright never downloads a browser).
 	command -v chromium >/dev/null || (export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && apt-get install -y -qq chromium)
 	$(BIN)/python -m pytest -q $(ARGS)
+
+lint: $(STAMP) ## ruff, configured in pyproject.toml (a lint failure fails `make test`)
+	$(BIN)/ruff check .
 
 test-unit: $(STAMP) ## run the fast unit tests only
 	$(BIN)/python -m pytest -q tests/unit $(ARGS)

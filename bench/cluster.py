@@ -4,7 +4,8 @@ Usage::
 
     python bench/cluster.py --corpus ../shared/corpora/banking77/data.jsonl \\
         --corpus ../shared/corpora/20newsgroups/data.jsonl:1000 [--synthetic 50000] \\
-        [--methods themesift,themesift-assign,themesift-eom,bertopic,evoc,hdbscan] [--raw-hdbscan-max 8000] [--json out.json]
+        [--methods themesift,themesift-assign,themesift-eom,bertopic,evoc,hdbscan] \\
+        [--raw-hdbscan-max 8000] [--json out.json]
 
 ``--corpus PATH[:MAX_CHARS]`` is a JSON-lines file with ``text`` and ``label``; one row = one chunk, cut to
 ``MAX_CHARS`` characters when given. Embeddings (all-MiniLM-L6-v2, L2-normalised float32) are computed once
@@ -72,12 +73,12 @@ ASSIGN_SETTINGS = {"min_samples": 15, "resolution": 3.0, "reassign_noise": True}
 
 
 def _run_themesift(emb: np.ndarray, seed: int, min_samples: int | None = None, **options) -> dict:
-    from tasks.cluster import cluster_embeddings, recommended_k
-    from tasks.knn import build_knn_graph
+    from tasks.core.clustering import cluster_embeddings, recommended_k
+    from tasks.core.knn_graph import build_knn_graph
 
     graph = build_knn_graph(emb, recommended_k(25, min_samples, len(emb)), seed=seed)
     res = cluster_embeddings(emb, graph, min_cluster_size=25, min_subcluster_size=5, min_samples=min_samples,
-                             seed=seed, **options)
+                             **options)
     n_themes = int(res.theme.max()) + 1
     finest = np.where(res.subtheme >= 0, res.subtheme + n_themes, res.theme)
     return {"levels": {"theme": res.theme, "finest": finest},
@@ -143,7 +144,7 @@ def worker(method: str, emb_path: Path, rows_path: Path | None, repeat: int, see
 def load_corpus(spec: str, cache_dir: Path, backend: str = "st-fp32") -> tuple[str, np.ndarray, np.ndarray]:
     """``PATH[:MAX_CHARS]`` -> (name, embeddings, labels), embedding and caching on first use.
 
-    ``backend`` is a `tasks.embed_backends` backend; caches of backends other than the reference
+    ``backend`` is a `tasks.core.embedding.engines` backend; caches of backends other than the reference
     ``st-fp32`` carry its name, so vectors of two backends are never mixed.
     """
     path_s, _, chars = spec.partition(":")
@@ -155,7 +156,7 @@ def load_corpus(spec: str, cache_dir: Path, backend: str = "st-fp32") -> tuple[s
         rows = [json.loads(line) for line in path.open(encoding="utf-8")]
         texts = [r["text"][:max_chars] if max_chars else r["text"] for r in rows]
         os.environ["HF_HUB_OFFLINE"] = "1"
-        from tasks.embed import load_encoder
+        from tasks.core.embedding.engines import load_encoder
 
         encode = load_encoder("all-MiniLM-L6-v2", backend=backend)
         parts, started, step = [], time.perf_counter(), 512

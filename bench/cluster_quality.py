@@ -91,10 +91,11 @@ def _scores(truth: np.ndarray, pred: np.ndarray) -> dict:
 def main() -> int:
     args = _parse_args()
     if not args.corpus.is_file():
-        print(f"corpus not found: {args.corpus} (pass --corpus PATH to a JSON-lines file with text/label)", file=sys.stderr)
+        print(f"corpus not found: {args.corpus} (pass --corpus PATH to a JSON-lines file with text/label)",
+              file=sys.stderr)
         return 2
-    from tasks.cluster import cluster_embeddings, recommended_k
-    from tasks.knn import build_knn_graph
+    from tasks.core.clustering import cluster_embeddings, recommended_k
+    from tasks.core.knn_graph import build_knn_graph
 
     emb, labels = load_embeddings(args)
     truth = np.unique(labels, return_inverse=True)[1]
@@ -102,7 +103,7 @@ def main() -> int:
     graph = build_knn_graph(emb, recommended_k(args.min_cluster_size, None), seed=args.seed)
     t_knn = time.perf_counter() - t0
     res = cluster_embeddings(emb, graph, min_cluster_size=args.min_cluster_size,
-                             min_subcluster_size=args.min_subcluster_size, seed=args.seed)
+                             min_subcluster_size=args.min_subcluster_size)
     t_cluster = time.perf_counter() - t0 - t_knn
     n_themes = int(res.theme.max()) + 1 if res.theme.size else 0
     finest = np.where(res.subtheme >= 0, res.subtheme + n_themes, res.theme)

@@ -3,15 +3,16 @@
     .venv/bin/python bench/embed.py --chunks 800 --json /tmp/bench_embed.json
 
 1. Cuts 20 Newsgroups documents (a seeded random sample) and The Great Gatsby into chunks with
-   `tasks.chunk` at the default size (240 model tokens, overlap 32), then samples ``--chunks`` of them.
-2. Loads every backend (`tasks.embed_backends.BACKENDS`) on ``--threads`` threads; ONNX models are built
+   `tasks.chunk` (`tasks.core.chunking`) at the default size (240 model tokens, overlap 32), then samples
+   ``--chunks`` of them.
+2. Loads every backend (`tasks.core.embedding.engines.BACKENDS`) on ``--threads`` threads; ONNX models are built
    offline into a temp state folder (build seconds are reported, not counted as throughput).
 3. Times them interleaved: the sample is cut into ``--rounds`` slices and every backend encodes each
    slice in turn, so the shared machine's load falls on all of them alike. Reports chunks/s, the ratio
    to ``st-fp32`` (sentence-transformers fp32 ``encode``, batch 64: the old default) and the mean and
    min cosine of each backend's vectors to the ``st-fp32`` ones.
 4. Embeds Banking77 with ``st-fp32`` and the default backend (``auto`` on this machine), clusters both
-   with `tasks.knn.build_knn_graph` + `tasks.cluster.cluster_embeddings` at default parameters, and
+   with `tasks.core.knn_graph.build_knn_graph` + `tasks.core.clustering.cluster_embeddings` at default parameters, and
    reports the NMI between the two theme assignments (and each one's NMI to the intent labels).
 5. Peak RSS of the embed stage per backend, each in a fresh child process (load + encode 200 chunks).
 """
@@ -41,15 +42,15 @@ import numpy as np  # noqa: E402
 
 def real_chunks(n: int, seed: int) -> tuple[list[str], dict]:
     """``n`` chunks (240 tokens, overlap 32) sampled from 20 Newsgroups documents and Gatsby."""
-    from tasks.chunk import chunk_document, token_span_finder
-    from tasks.embed import tokenizer_file
+    from tasks.core.chunking import chunk_document, token_span_finder
+    from tasks.core.embedding.identity import tokenizer_file
 
     rng = random.Random(seed)
     lines = (CORPORA / "20newsgroups" / "data.jsonl").read_text().splitlines()
     docs = [json.loads(line)["text"] for line in rng.sample(lines, min(len(lines), max(400, n // 2)))]
     docs.append((CORPORA / "gatsby" / "gatsby.txt").read_text())
     find = token_span_finder(tokenizer_file(MODEL))
-    pool = [d[s:e] for d, spans in zip(docs, find(docs)) for s, e in
+    pool = [d[s:e] for d, spans in zip(docs, find(docs), strict=True) for s, e in
             chunk_document(d, spans, size=240, overlap=32, unit="tokens")]
     sample = rng.sample(pool, min(n, len(pool)))
     lengths = [len(spans) for spans in find(sample)]
@@ -59,7 +60,7 @@ def real_chunks(n: int, seed: int) -> tuple[list[str], dict]:
 
 def load_all(backends: list[str], threads: int, models_dir: Path) -> dict:
     """Encoders per backend, with load (and first-build) seconds."""
-    from tasks.embed import load_encoder
+    from tasks.core.embedding.engines import load_encoder
 
     out = {}
     for backend in backends:
@@ -89,9 +90,10 @@ def themes_agreement(encoders: dict, reference: str, default: str) -> dict:
     """Banking77 themes from the reference and the default backend's vectors, and their NMI."""
     from sklearn.metrics import normalized_mutual_info_score as nmi
 
-    from tasks.cluster import cluster_embeddings
-    from tasks.knn import build_knn_graph, knn_size
-    from tasks.settings import RunParams
+    from tasks.core.clustering import cluster_embeddings
+    from tasks.core.knn_graph import build_knn_graph
+    from tasks.infra.params import RunParams
+    from tasks.knn import knn_size
 
     rows = [json.loads(line) for line in (CORPORA / "banking77" / "data.jsonl").read_text().splitlines()]
     texts, labels = [r["text"] for r in rows], [r["label"] for r in rows]
@@ -118,10 +120,12 @@ def peak_rss(backend: str, threads: int, models_dir: Path, texts: list[str]) -> 
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
         json.dump(texts, handle)
     # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the (large) parent across fork + exec.
-    code = ("import json, sys; sys.path.insert(0, %r); from tasks.embed import load_encoder; "
-            "e = load_encoder(%r, backend=%r, threads=%d, models_dir=__import__('pathlib').Path(%r)); "
-            "e(json.load(open(%r))); print(open('/proc/self/status').read().split('VmHWM:')[1].split()[0])"
-            % (str(ROOT), MODEL, backend, threads, str(models_dir), handle.name))
+    code = (f"import json, sys; sys.path.insert(0, {str(ROOT)!r}); "
+            "from tasks.core.embedding.engines import load_encoder; "
+            f"e = load_encoder({MODEL!r}, backend={backend!r}, threads={threads:d}, "
+            f"models_dir=__import__('pathlib').Path({str(models_dir)!r})); "
+            f"e(json.load(open({handle.name!r}))); "
+            "print(open('/proc/self/status').read().split('VmHWM:')[1].split()[0])")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     os.unlink(handle.name)
     return round(int(result.stdout.strip().splitlines()[-1]) / 1024, 1)
@@ -139,7 +143,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
 
-    from tasks.embed_backends import BACKENDS, REFERENCE_BACKEND, cpu_features, resolve_backend
+    from tasks.core.embedding.engines import BACKENDS, REFERENCE_BACKEND, resolve_backend
+    from tasks.infra.machine import cpu_features
 
     features = cpu_features()
     default = resolve_backend("auto")

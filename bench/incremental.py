@@ -147,7 +147,8 @@ def main() -> int:
             changed = range(0, len(texts), 100)  # 1 %
             for i in changed:
                 client.put_object(Bucket="nightly", Key=f"posts/{i:05d}.txt",
-                                  Body=(texts[i] + "\n\nUpdate: the customer wrote back and the issue is resolved.").encode())
+                                  Body=(texts[i] + "\n\nUpdate: the customer wrote back "
+                                        "and the issue is resolved.").encode())
             runs["1pct_changed"] = timed_run(env, counts, log("1pct_changed"))
             for i in range(50, len(texts), 100):  # another 1 %: same bytes, new ETag/mtime
                 body = client.get_object(Bucket="nightly", Key=f"posts/{i:05d}.txt")["Body"].read()

@@ -133,8 +133,8 @@ def main() -> int:
     os.environ["THEMESIFT_STATE_DIR"] = str(work / "state")
     os.environ["THEMESIFT_OUTPUT_URL"] = f"file://{work / 'out'}"
     from flows.recluster import recluster
+    from tasks.infra.params import parse_param_overrides
     from tasks.ingest import document_id
-    from tasks.settings import parse_param_overrides
 
     params = parse_param_overrides(args.param)
     truth = {}
@@ -198,7 +198,8 @@ def main() -> int:
         "rank_id_kept_pct": round(100 * len(rank_kept) / max(len(untouched1), 1), 1),
         "event_accuracy_pct": round(100 * sum(all_checks) / max(len(all_checks), 1), 1),
         "event_accuracy_by_kind": {k: f"{sum(v)}/{len(v)}" for k, v in sorted(checks.items())},
-        "false_events": len(false_events), "false_event_rate_pct": round(100 * len(false_events) / max(n_untouched, 1), 1),
+        "false_events": len(false_events),
+        "false_event_rate_pct": round(100 * len(false_events) / max(n_untouched, 1), 1),
         "diff_events": dict(Counter(e["event"] for e in events)),
         "seconds": {"night1": round(seconds[0], 1), "night2": round(seconds[1], 1),
                     "lineage_stage_night2": manifest2["timings"].get("lineage")},
@@ -209,12 +210,14 @@ def main() -> int:
     print(f"id kept (themes of untouched intents): themesift {figures['id_kept_pct']} %  vs  rank ids "
           f"{figures['rank_id_kept_pct']} %  (ratio {ratio:.1f}x)")
     print(f"planted events found: {figures['event_accuracy_pct']} % {figures['event_accuracy_by_kind']}; "
-          f"false events among {n_untouched} untouched themes: {len(false_events)} ({figures['false_event_rate_pct']} %)")
+          f"false events among {n_untouched} untouched themes: {len(false_events)} "
+          f"({figures['false_event_rate_pct']} %)")
     print(f"seconds: night 1 {figures['seconds']['night1']}, night 2 {figures['seconds']['night2']} "
           f"(lineage stage {figures['seconds']['lineage_stage_night2']})")
     for d in detail:
         if not d["ok"]:
-            print(f"  missed: {d['intent']} planted {d['planted']}, expected {d['expected']} on {d['theme']}, found {d['found']}")
+            print(f"  missed: {d['intent']} planted {d['planted']}, expected {d['expected']} on {d['theme']}, "
+                  f"found {d['found']}")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
     return 0

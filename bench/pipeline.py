@@ -44,7 +44,7 @@ def run_flow(corpus: Path, work: Path, overrides: list[str]) -> tuple[dict, floa
     os.environ["THEMESIFT_STATE_DIR"] = str(work / "state")
     os.environ["THEMESIFT_OUTPUT_URL"] = f"file://{work / 'out'}"
     from flows.recluster import recluster
-    from tasks.settings import parse_param_overrides
+    from tasks.infra.params import parse_param_overrides
 
     params = parse_param_overrides([*overrides, f'files=["{corpus.name}"]'])
     start = time.perf_counter()
@@ -72,10 +72,10 @@ def label_rows(corpus: Path, work: Path, run_id: str) -> tuple[list[str], list[s
 
 def baseline_raw_hdbscan(work: Path, run_id: str, true_by_row: list[str], min_cluster_size: int) -> dict:
     """HDBSCAN straight on the raw vectors via the same FAISS kNN graph (no smoothing)."""
-    from tasks.catalog import open_catalog
-    from tasks.cluster import raw_graph_hdbscan
+    from bench.baselines import raw_graph_hdbscan
     from tasks.embed import embedding_cache, load_corpus_embeddings
-    from tasks.settings import load_settings
+    from tasks.infra.catalog import open_catalog
+    from tasks.infra.settings import load_settings
 
     settings = load_settings()
     with open_catalog(settings.catalog_path) as catalog:
@@ -96,7 +96,8 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     if not args.corpus.is_file():
-        print(f"corpus {args.corpus} is absent: pass --corpus <labelled .jsonl> (e.g. ../shared/corpora/banking77/data.jsonl)")
+        print(f"corpus {args.corpus} is absent: pass --corpus <labelled .jsonl> "
+              "(e.g. ../shared/corpora/banking77/data.jsonl)")
         return 2
     with tempfile.TemporaryDirectory(prefix="themesift-bench-") as tmp:
         work = Path(tmp)

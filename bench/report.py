@@ -2,9 +2,10 @@
 
     .venv/bin/python bench/report.py [--chunks 100000] [--themes 400] [--json out.json] [--keep report.html]
 
-It builds a synthetic run of ``--chunks`` chunks (themes and passages from tests/unit/report_fixtures.py,
+It builds a synthetic run of ``--chunks`` chunks (themes and passages from
+tests/unit/core/reporting/reporting_fixtures.py,
 scaled up; embeddings drawn around per-theme and per-subtheme directions), lays it out with the real
-`tasks.project.project_embeddings`, builds the map data, document roll-up and report exactly as the report
+`tasks.core.layout.project_embeddings`, builds the map data, document roll-up and report exactly as the report
 stage does, and writes it. Then it opens the file in headless Chromium (Debian's ``chromium`` through
 playwright) three times and reads, from the page itself: when its script finished (``data-ts-ready``) and
 when the map's first frame was drawn (``data-ts-drawn-ms``, ms since navigation start). It also times map
@@ -23,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tasks.report import (  # noqa: E402
+from tasks.core.reporting import (
     build_map_data,
     map_rows,
     render_report,
@@ -31,8 +32,13 @@ from tasks.report import (  # noqa: E402
     sort_themes,
     theme_documents,
 )
-from tests.integration.browser import browser, open_report  # noqa: E402
-from tests.unit.report_fixtures import make_manifest, make_map_inputs, make_skips, make_themes  # noqa: E402
+from tests.integration.browser import browser, open_report
+from tests.unit.core.reporting.reporting_fixtures import (
+    make_manifest,
+    make_map_inputs,
+    make_skips,
+    make_themes,
+)
 
 
 def scaled_themes(chunks: int, n_themes: int) -> dict:

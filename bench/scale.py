@@ -2,13 +2,14 @@
 
 Usage::
 
-    python bench/scale.py --n 1000000 [--cache-dir /tmp/themesift-scratch] [--seed 0] [--reassign-noise] [--json out.json]
+    python bench/scale.py --n 1000000 [--cache-dir /tmp/themesift-scratch] [--seed 0] [--reassign-noise] \\
+        [--json out.json]
 
 Step 1 (once, cached): :func:`make_corpus` draws ``n`` "realistic" clustered unit vectors and writes them to
 ``<cache-dir>/synthetic_<n>_s<seed>.parquet`` (one ``embedding`` column of ``fixed_size_list<float32, 384>``,
 like the embedding cache) plus the planted labels as ``.npy``. Step 2 runs in a **fresh process**: read the
-Parquet file to numpy, :func:`tasks.knn.build_knn_graph` with the run's default ``k`` (method ``auto``),
-:func:`tasks.cluster.cluster_embeddings` with the default parameters. It prints seconds per step, the
+Parquet file to numpy, :func:`tasks.core.knn_graph.build_knn_graph` with the run's default ``k`` (method ``auto``),
+:func:`tasks.core.clustering.cluster_embeddings` with the default parameters. It prints seconds per step, the
 child's peak RSS (``ru_maxrss``: the whole clustering path, the generator excluded), counts, and NMI/AMI
 against the planted topics (noise points are their own label).
 
@@ -125,8 +126,8 @@ def run_clustering(pq_path: Path, lab_path: Path, seed: int, reassign_noise: boo
     """The clustering path as the flow runs it; returns seconds, counts, quality and peak RSS."""
     from sklearn.metrics import adjusted_mutual_info_score, normalized_mutual_info_score
 
-    from tasks.cluster import cluster_embeddings, recommended_k
-    from tasks.knn import build_knn_graph
+    from tasks.core.clustering import cluster_embeddings, recommended_k
+    from tasks.core.knn_graph import build_knn_graph
 
     t0 = time.perf_counter()
     emb = read_embeddings(pq_path)
@@ -135,7 +136,7 @@ def run_clustering(pq_path: Path, lab_path: Path, seed: int, reassign_noise: boo
     graph = build_knn_graph(emb, k, seed=seed)
     t_knn = time.perf_counter() - t0 - t_read
     rss_knn = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # peak so far: read + kNN
-    res = cluster_embeddings(emb, graph, min_cluster_size=25, min_subcluster_size=5, seed=seed,
+    res = cluster_embeddings(emb, graph, min_cluster_size=25, min_subcluster_size=5,
                              reassign_noise=reassign_noise)
     t_cluster = time.perf_counter() - t0 - t_read - t_knn
     truth = np.load(lab_path)

@@ -11,23 +11,39 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeElapsedColumn,
-                           TimeRemainingColumn)
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 from rich.text import Text
 
+from flows.demo_corpus import build_demo_corpus
+from tasks.infra.errors import ConfigError, ThemesiftError
+from tasks.infra.outputs import read_latest
+from tasks.infra.params import RunParams, parse_param_overrides
+from tasks.infra.progress import set_sink
+from tasks.infra.runs import run_lock
+from tasks.infra.settings import load_settings
+from tasks.infra.storage import open_storage
+from tasks.start import check_run_params
+
 # Library switches (not themesift settings): offline model hub, no telemetry, a patient ephemeral API.
 for _key, _value in {"HF_HUB_OFFLINE": "1", "DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-                     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120", "TOKENIZERS_PARALLELISM": "false"}.items():
+                     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+                     "TOKENIZERS_PARALLELISM": "false"}.items():
     os.environ.setdefault(_key, _value)
 
-from tasks.errors import ConfigError, ThemesiftError  # noqa: E402 - after the library switches above
-from tasks.progress import set_sink  # noqa: E402
-from tasks.settings import RunParams, parse_param_overrides  # noqa: E402
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="themesift: find the themes in a bucket of text.")
 console = Console(stderr=True)
@@ -69,11 +85,6 @@ def resolve_corpus(corpus: Path, params: RunParams) -> tuple[str, RunParams]:
 
 def check_locations(bucket: str | None, output: str | None) -> None:
     """Fail fast, before Prefect starts, when the settings or the bucket are unusable."""
-    from tasks.settings import load_settings
-    from tasks.storage import open_storage
-
-    from tasks.runs import run_lock
-
     settings = load_settings(bucket_url=bucket, output_url=output)
     open_storage(settings.bucket_url, settings=settings)
     open_storage(settings.output_url, create=True, settings=settings)
@@ -123,18 +134,28 @@ def print_result(result: dict) -> None:
 
 @app.command()
 def run(
-    param: Annotated[Optional[list[str]], typer.Option("--param", "-p", help="Run parameter override key=value (repeatable).")] = None,  # noqa: UP007
-    bucket: Annotated[Optional[str], typer.Option(help="Bucket URL for this run (overrides THEMESIFT_BUCKET_URL).")] = None,  # noqa: UP007
-    output: Annotated[Optional[str], typer.Option(help="Output URL for this run (overrides THEMESIFT_OUTPUT_URL).")] = None,  # noqa: UP007
-    corpus: Annotated[Optional[Path], typer.Option(help="A local folder or a single .jsonl/.csv/.txt file to use as the bucket.")] = None,  # noqa: UP007
+    param: Annotated[
+        list[str] | None, typer.Option("--param", "-p", help="Run parameter override key=value (repeatable).")
+    ] = None,
+    bucket: Annotated[
+        str | None, typer.Option(help="Bucket URL for this run (overrides THEMESIFT_BUCKET_URL).")
+    ] = None,
+    output: Annotated[
+        str | None, typer.Option(help="Output URL for this run (overrides THEMESIFT_OUTPUT_URL).")
+    ] = None,
+    corpus: Annotated[
+        Path | None, typer.Option(help="A local folder or a single .jsonl/.csv/.txt file to use as the bucket.")
+    ] = None,
     debug: Annotated[bool, typer.Option(help="Show tracebacks.")] = False,
 ) -> None:
     """Run the whole pipeline once and print where the report is."""
     try:
         params = parse_param_overrides(param or [])
+        check_run_params(params)
         if corpus is not None:
             bucket, params = resolve_corpus(corpus, params)
         check_locations(bucket, output)
+        # Prefect costs 1-2 s to import: only `run` pays it, after the cheap checks above have passed.
         from flows.recluster import recluster
 
         if not debug:
@@ -154,10 +175,12 @@ def run(
 
 
 @app.command("demo-corpus")
-def demo_corpus(dest: Annotated[Path, typer.Argument(help="Folder to fill (becomes the demo bucket).")] = Path(".themesift/demo-bucket")) -> None:
+def demo_corpus(
+    dest: Annotated[Path, typer.Argument(help="Folder to fill (becomes the demo bucket).")] = Path(
+        ".themesift/demo-bucket"
+    ),
+) -> None:
     """Build the offline demo corpus: the standard library's docstrings, one Markdown file per module."""
-    from tasks.demo_corpus import build_demo_corpus
-
     count = build_demo_corpus(dest)
     console.print(f"demo corpus: {count} documents in {dest}")
 
@@ -173,12 +196,10 @@ def params() -> None:
 
 
 @app.command()
-def latest(output: Annotated[Optional[str], typer.Option(help="Output URL (default THEMESIFT_OUTPUT_URL).")] = None) -> None:  # noqa: UP007
+def latest(
+    output: Annotated[str | None, typer.Option(help="Output URL (default THEMESIFT_OUTPUT_URL).")] = None,
+) -> None:
     """Print the latest published run's pointer (run id, manifest, report)."""
-    from tasks.publish import read_latest
-    from tasks.settings import load_settings
-    from tasks.storage import open_storage
-
     try:
         settings = load_settings(output_url=output)
         pointer = read_latest(open_storage(settings.output_url))
@@ -193,14 +214,21 @@ def latest(output: Annotated[Optional[str], typer.Option(help="Output URL (defau
 
 @app.command()
 def serve(
-    worker: Annotated[bool, typer.Option("--worker", help="Register them on the themesift-local work pool and run a process worker (as `make serve` does).")] = False,
-    port: Annotated[int, typer.Option(help="Port of the local Prefect server started when PREFECT_API_URL is unset.")] = 4200,
+    worker: Annotated[
+        bool,
+        typer.Option("--worker", help="Register them on the themesift-local work pool and run a process worker "
+                                      "(as `make serve` does)."),
+    ] = False,
+    port: Annotated[
+        int, typer.Option(help="Port of the local Prefect server started when PREFECT_API_URL is unset.")
+    ] = 4200,
     debug: Annotated[bool, typer.Option(help="Show tracebacks.")] = False,
 ) -> None:
     """Serve recluster/nightly (cron 0 2 * * * UTC) and recluster/adhoc as prefect.yaml declares them, until Ctrl-C.
 
     Without PREFECT_API_URL a local Prefect server is started on 127.0.0.1 first (and stopped on exit).
     """
+    # Prefect and its server client cost 1-2 s to import: only `serve` pays it.
     from flows.serve import serve_deployments
 
     try:

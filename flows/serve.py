@@ -27,9 +27,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import yaml
+from prefect import serve as prefect_serve
+from prefect.client.schemas.schedules import CronSchedule
+from prefect.settings import PREFECT_API_URL, PREFECT_HOME, temporary_settings
 
-from tasks.errors import ConfigError, ThemesiftError
+from flows.recluster import recluster
+from tasks.infra.errors import ConfigError, ThemesiftError
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 PREFECT_FILE = PROJECT_DIR / "prefect.yaml"
@@ -55,16 +60,16 @@ def load_deployment_specs(path: Path = PREFECT_FILE) -> list[dict[str, Any]]:
 
 
 def runner_deployments(specs: list[dict[str, Any]]) -> list[Any]:
-    """``RunnerDeployment`` objects for `prefect.serve`, one per ``prefect.yaml`` block (schedules and parameters kept)."""
-    from prefect.client.schemas.schedules import CronSchedule
-
-    from flows.recluster import recluster
-
+    """``RunnerDeployment`` objects for `prefect.serve`, one per ``prefect.yaml`` block (schedules and
+    parameters kept).
+    """
     deployments = []
     for spec in specs:
-        schedules = [CronSchedule(cron=s["cron"], timezone=s.get("timezone", "UTC")) for s in spec.get("schedules") or []]
+        schedules = [CronSchedule(cron=s["cron"], timezone=s.get("timezone", "UTC"))
+                     for s in spec.get("schedules") or []]
         deployments.append(recluster.to_deployment(name=spec["name"], description=spec.get("description"),
-                                                   schedules=schedules or None, parameters=spec.get("parameters") or {}))
+                                                   schedules=schedules or None,
+                                                   parameters=spec.get("parameters") or {}))
     return deployments
 
 
@@ -81,15 +86,11 @@ def child_env(api_url: str, extra: dict[str, str] | None = None) -> dict[str, st
 
 def configured_api_url() -> str | None:
     """The Prefect API this environment is configured for (``PREFECT_API_URL`` or the active profile), if any."""
-    from prefect.settings import PREFECT_API_URL
-
     return PREFECT_API_URL.value() or None
 
 
 def server_is_healthy(api_url: str) -> bool:
     """True when a Prefect API answers its health check at ``api_url``."""
-    import httpx
-
     try:
         return httpx.get(api_url.rstrip("/") + "/health", timeout=2).status_code == 200
     except httpx.HTTPError:
@@ -188,8 +189,6 @@ def prefect_api(port: int = DEFAULT_PORT) -> Iterator[str]:
         print(f"using the Prefect server already running at {local_url}", file=sys.stderr)
         yield local_url
         return
-    from prefect.settings import PREFECT_HOME
-
     proc, local_url = start_local_server(port, Path(PREFECT_HOME.value()))
     print(f"started a local Prefect server: {local_url} (UI at http://127.0.0.1:{port})", file=sys.stderr)
     try:
@@ -210,9 +209,6 @@ def run_worker(api_url: str) -> int:
 
 def serve_from_process(api_url: str) -> None:
     """Register the ``prefect.yaml`` deployments from this process and run their flow runs here (`prefect.serve`)."""
-    from prefect import serve as prefect_serve
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
     with temporary_settings(updates={PREFECT_API_URL: api_url}):
         prefect_serve(*runner_deployments(load_deployment_specs()))
 

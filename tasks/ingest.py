@@ -15,12 +15,15 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from tasks.catalog import Catalog
-from tasks.decode import DecodeOptions, Decoded, Skip, decode_object
-from tasks.errors import ConfigError, StorageError, UnsafeKeyError
-from tasks.progress import Progress
-from tasks.settings import RunParams
-from tasks.storage import ObjectInfo, Storage, check_key, content_hash
+from tasks.core.decode import Decoded, DecodeOptions, Skip, decode_object
+from tasks.infra.catalog import Catalog, open_catalog
+from tasks.infra.errors import ConfigError, StorageError, UnsafeKeyError
+from tasks.infra.params import IngestParams
+from tasks.infra.progress import Progress, stage_progress
+from tasks.infra.runs import RunRef
+from tasks.infra.settings import Settings
+from tasks.infra.stage import stage_logger, stage_task, stopwatch
+from tasks.infra.storage import ObjectInfo, Storage, check_key, content_hash, open_storage
 
 
 @dataclass(frozen=True)
@@ -42,12 +45,12 @@ class IngestSummary:
         return dataclasses.asdict(self)
 
 
-def decode_options(params: RunParams) -> DecodeOptions:
+def decode_options(params: IngestParams) -> DecodeOptions:
     """The decoding knobs of a run."""
     return DecodeOptions(params.text_field, params.id_field, params.csv_text_column)
 
 
-def list_objects(storage: Storage, params: RunParams) -> list[ObjectInfo]:
+def list_objects(storage: Storage, params: IngestParams) -> list[ObjectInfo]:
     """List objects under ``params.prefix``, restricted to ``params.files`` when given.
 
     Raises:
@@ -70,7 +73,7 @@ def document_id(object_key: str, record_no: int | None, record_id: str | None) -
     return "d_" + hashlib.blake2b(raw.encode(), digest_size=10).hexdigest()
 
 
-def ingest_bucket(storage: Storage, catalog: Catalog, *, run_id: str, params: RunParams,
+def ingest_bucket(storage: Storage, catalog: Catalog, *, run_id: str, params: IngestParams,
                   progress: Progress | None = None) -> IngestSummary:
     """Bring the catalog up to date with the bucket and record the run's corpus.
 
@@ -202,16 +205,10 @@ def _corpus_counts(catalog: Catalog, run_id: str) -> tuple[int, int, int]:
     return whole, len(skips) - whole, documents
 
 
-from tasks.catalog import open_catalog  # noqa: E402 - wrappers sit below the plain functions they wrap
-from tasks.progress import stage_progress  # noqa: E402
-from tasks.runs import RunRef  # noqa: E402
-from tasks.settings import Settings  # noqa: E402
-from tasks.stage import stage_logger, stage_task, stopwatch  # noqa: E402
-from tasks.storage import open_storage  # noqa: E402
 
 
 @stage_task(name="ingest")
-def ingest_task(run: RunRef, settings: Settings, params: RunParams) -> dict:
+def ingest_task(run: RunRef, settings: Settings, params: IngestParams) -> dict:
     """List the bucket, read new and changed objects, record skips and the run's corpus."""
     log = stage_logger()
     with stopwatch() as timing:

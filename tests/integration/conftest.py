@@ -144,7 +144,8 @@ def s3_auth_endpoint(s3_endpoint) -> Iterator[dict]:
         iam.put_user_policy(UserName="reader", PolicyName="s3", PolicyDocument=json.dumps({
             "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}))
         s3_client(endpoint).create_bucket(Bucket="guarded")
-        yield {"endpoint": endpoint, "bucket": "guarded", "key_id": key["AccessKeyId"], "secret": key["SecretAccessKey"]}
+        yield {"endpoint": endpoint, "bucket": "guarded", "key_id": key["AccessKeyId"],
+               "secret": key["SecretAccessKey"]}
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -165,7 +166,7 @@ def prefect_server(tmp_path_factory) -> Iterator[str]:
     env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
            "PREFECT_UI_ENABLED": "false", "DO_NOT_TRACK": "1"}
     env.pop("PREFECT_API_URL", None)
-    log = open(home / "server.log", "w")  # noqa: SIM115 - closed after the server stops
+    log = open(home / "server.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
                              "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/api"

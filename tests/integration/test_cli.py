@@ -31,6 +31,7 @@ def themesift(*args: str, tmp: Path, timeout: int = 600) -> subprocess.Completed
     (["run", "-p", "no-equals-sign"], 2, "is not key=value"),
     (["run", "-p", "chunk_overlap=999"], 2, "chunk_overlap (999) must be smaller than chunk_size"),
     (["run", "--corpus", "/no/such/file.jsonl"], 2, "corpus /no/such/file.jsonl does not exist"),
+    (["run", "-p", 'summarizers=["keyphrases","nope"]'], 2, "unknown summarizer 'nope'"),
 ])
 def test_errors_are_one_line_and_exit_non_zero(args, code, message, tmp_path):
     result = themesift(*args, tmp=tmp_path)
@@ -38,6 +39,7 @@ def test_errors_are_one_line_and_exit_non_zero(args, code, message, tmp_path):
     assert "Traceback" not in result.stderr + result.stdout
     assert result.stderr.strip().startswith("error:")
     assert message in " ".join(result.stderr.split())
+    assert not (tmp_path / "state" / "runs").exists(), "a refused run must not start any work"
 
 
 def test_s3_problems_are_one_line_errors(s3_endpoint, tmp_path, monkeypatch):
@@ -47,7 +49,8 @@ def test_s3_problems_are_one_line_errors(s3_endpoint, tmp_path, monkeypatch):
     missing = themesift("run", "--bucket", "s3://no-such-bucket/in/", tmp=tmp_path)
     monkeypatch.setenv("THEMESIFT_S3_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
     dead = themesift("run", "--bucket", "s3://any-bucket", tmp=tmp_path)
-    for result, message in ((missing, "bucket 'no-such-bucket' does not exist"), (dead, "cannot reach the S3 endpoint")):
+    for result, message in ((missing, "bucket 'no-such-bucket' does not exist"),
+                            (dead, "cannot reach the S3 endpoint")):
         assert result.returncode == 1 and "Traceback" not in result.stderr
         assert result.stderr.strip().startswith("error:") and message in " ".join(result.stderr.split())
 

@@ -92,8 +92,13 @@ def published_params(ws: Workspace) -> dict:
 
 
 def test_nightly_cron_gets_scheduled_runs(registered, client):
-    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId, FlowRunFilter, FlowRunFilterState
-    from prefect.client.schemas.filters import FlowRunFilterStateType
+    from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterId,
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
     from prefect.client.schemas.objects import StateType
 
     nightly = client.read_deployment_by_name("recluster/nightly")

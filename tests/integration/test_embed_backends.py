@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tasks.embed import load_encoder, model_key
-from tasks.embed_backends import BACKENDS
-from tasks.embed_onnx import MODEL_FILE, ensure_onnx_model, onnx_model_dir
-from tasks.settings import RunParams
+from tasks.core.embedding.engines import BACKENDS, load_encoder
+from tasks.core.embedding.identity import model_key
+from tasks.core.embedding.onnx_build import MODEL_FILE, ensure_onnx_model, onnx_model_dir
+from tasks.infra.params import RunParams
 from tests.integration.conftest import make_workspace
 from tests.integration.corpus import write_planted_corpus
 
@@ -99,9 +99,9 @@ def test_plain_torch_bert_gives_the_sentence_transformers_bf16_vectors_bit_for_b
     """torch-bf16 skips importing sentence-transformers for BERT models; the cache must not notice."""
     import torch
 
-    from tasks.bert_torch import BertEncoder, supports
-    from tasks.embed import resolve_model
-    from tasks.embed_backends import TokenBatcher, batched_encoder, load_sentence_transformer
+    from tasks.core.embedding.bert_torch import BertEncoder, supports
+    from tasks.core.embedding.engines import TokenBatcher, batched_encoder, load_sentence_transformer
+    from tasks.core.embedding.identity import resolve_model
 
     model_dir = Path(resolve_model(MODEL))
     assert supports(model_dir)
@@ -120,13 +120,14 @@ def test_plain_torch_bert_gives_the_sentence_transformers_bf16_vectors_bit_for_b
 
 
 def test_plain_torch_bert_declines_models_it_does_not_reproduce(tmp_path):
-    from tasks.bert_torch import supports
-    from tasks.embed import resolve_model
+    from tasks.core.embedding.bert_torch import supports
+    from tasks.core.embedding.identity import resolve_model
 
     source = Path(resolve_model(MODEL))
     for name in ("config.json", "modules.json"):
         (tmp_path / name).write_text((source / name).read_text())
     (tmp_path / "1_Pooling").mkdir()
-    (tmp_path / "1_Pooling" / "config.json").write_text('{"pooling_mode_cls_token": true, "pooling_mode_mean_tokens": false}')
+    (tmp_path / "1_Pooling" / "config.json").write_text(
+        '{"pooling_mode_cls_token": true, "pooling_mode_mean_tokens": false}')
     (tmp_path / "model.safetensors").write_bytes(b"")
     assert not supports(tmp_path), "CLS pooling goes through sentence-transformers"

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pyarrow.parquet as pq
 import pytest
 
-from tasks.settings import RunParams
+from tasks.infra.params import RunParams
 from tests.integration.conftest import Workspace, make_workspace
 from tests.integration.corpus import planted_document
 

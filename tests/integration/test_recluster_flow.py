@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
+from tasks.infra.params import RunParams
 from tasks.ingest import document_id
-from tasks.settings import RunParams
 from tests.integration.conftest import Workspace, make_workspace
 from tests.integration.corpus import BAD_INPUTS, HOSTILE_TEXT, write_planted_corpus
 
@@ -76,7 +75,8 @@ def test_outputs_are_published_with_manifest_and_latest(first_run):
     assert result["run_id"] in latest
     themes = ws.themes(result["run_id"])
     first = themes["clusters"][0]
-    assert {"cluster_id", "cluster_header", "cluster_summary", "total_number_of_nodes", "nodes", "subclusters"} <= set(first)
+    assert {"cluster_id", "cluster_header", "cluster_summary", "total_number_of_nodes", "nodes",
+            "subclusters"} <= set(first)
     assert first["cluster_header"] and first["nodes"][0]["filename"] and first["nodes"][0]["text"]
     node = first["nodes"][0]
     doc_text = node["text"]
@@ -122,7 +122,8 @@ def test_changed_and_deleted_objects_are_picked_up(first_run):
 
     ws, _truth, _result = first_run
     changed = sorted((ws.bucket / "notes").glob("gardening-*.txt"))[0]
-    changed.write_text("Prune the apple trees in winter. Water young trees weekly in dry summers. Mulch keeps roots cool.")
+    changed.write_text("Prune the apple trees in winter. Water young trees weekly in dry summers. "
+                       "Mulch keeps roots cool.")
     deleted = sorted((ws.bucket / "notes").glob("astronomy-*.txt"))[0]
     deleted.unlink()
     with pytest.MonkeyPatch.context() as mp:
@@ -131,7 +132,8 @@ def test_changed_and_deleted_objects_are_picked_up(first_run):
     counts = ws.manifest(third["run_id"])["counts"]
     assert (counts["objects_changed"], counts["objects_deleted"], counts["objects_read"]) == (1, 1, 1)
     assert counts["chunks_embedded"] == 1
-    keys = {a["object_key"] for a in pq.read_table(ws.out / "runs" / third["run_id"] / "assignments.parquet").to_pylist()}
+    keys = {a["object_key"]
+            for a in pq.read_table(ws.out / "runs" / third["run_id"] / "assignments.parquet").to_pylist()}
     assert f"notes/{deleted.name}" not in keys and f"notes/{changed.name}" in keys
 
 
@@ -149,7 +151,7 @@ def test_a_bucket_of_only_bad_files_publishes_an_empty_run(prefect_harness, work
 
 def test_missing_bucket_is_a_clear_error(prefect_harness, workspace: Workspace):
     from flows.recluster import recluster
-    from tasks.errors import BucketNotFoundError
+    from tasks.infra.errors import BucketNotFoundError
 
     with pytest.raises(BucketNotFoundError, match="does not exist"):
         recluster(params=PARAMS, bucket_url=f"file://{workspace.root / 'nope'}")

@@ -1,7 +1,7 @@
 """The report in a real browser (headless Chromium): loads clean, draws the map, drills down, runs nothing hostile.
 
-Reports come from the synthetic fixtures (tests/unit/report_fixtures.py) with map positions laid out by
-the real `tasks.project`; the pipeline's own report is checked in test_report_flow.py.
+Reports come from the synthetic fixtures (tests/unit/core/reporting/reporting_fixtures.py) with map positions
+laid out by the real `tasks.core.layout`; the pipeline's own report is checked in test_report_flow.py.
 """
 
 from __future__ import annotations
@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tasks.report import write_report
 from tests.integration.browser import browser, open_report
-from tests.unit.report_fixtures import make_themes, render_fixture_report
+from tests.unit.core.reporting.reporting_fixtures import make_themes, render_fixture_report
 
 pytestmark = pytest.mark.integration
 
@@ -27,8 +26,10 @@ def chromium() -> Iterator[object]:
 @pytest.fixture(scope="module")
 def reports(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("reports")
-    return {name: write_report(render_fixture_report(6, hostile=name == "hostile"), root / f"{name}.html")
-            for name in ("normal", "hostile")}
+    paths = {name: root / f"{name}.html" for name in ("normal", "hostile")}
+    for name, path in paths.items():
+        path.write_text(render_fixture_report(6, hostile=name == "hostile"), encoding="utf-8")
+    return paths
 
 
 def test_page_loads_without_errors_or_network_and_draws_every_chunk(chromium, reports) -> None:

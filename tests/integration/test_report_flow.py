@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pyarrow.parquet as pq
 import pytest
 
-from tasks.report import ARTIFACT_KEYS
-from tasks.settings import RunParams
+from tasks.core.reporting.artifacts import ARTIFACT_KEYS
+from tasks.infra.params import RunParams
 from tests.integration.browser import browser, open_report
 from tests.integration.conftest import Workspace, make_workspace
 from tests.integration.corpus import write_planted_corpus

@@ -7,7 +7,7 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
-from tasks.settings import RunParams
+from tasks.infra.params import RunParams
 from tests.integration.conftest import s3_client
 from tests.integration.corpus import BAD_INPUTS, PLANTED, planted_document
 
@@ -40,11 +40,21 @@ def test_flow_reads_and_publishes_on_s3(prefect_harness, workspace, s3_bucket, s
     counts = manifest["counts"]
     assert counts["objects_listed"] == 4 * 14 + len(BAD_INPUTS) + 2
     assert counts["objects_skipped"] == len(BAD_INPUTS) + 2
-    assert counts["themes"] >= 4 and counts["documents"] == 4 * 14
+    assert counts["documents"] == 4 * 14
     keys = {o["Key"] for o in client.list_objects_v2(Bucket=bucket, Prefix=f"out/runs/{result['run_id']}/")["Contents"]}
-    assert {k.rsplit("/", 1)[-1] for k in keys} >= {"themes.json", "assignments.parquet", "manifest.json", "report.html"}
+    assert {k.rsplit("/", 1)[-1] for k in keys} >= {"themes.json", "assignments.parquet", "manifest.json",
+                                                    "report.html"}
     report = client.get_object(Bucket=bucket, Key=f"out/{latest['report']}")["Body"].read().decode()
     assert "unsafe_key" in report and "too_large" in report
     local = workspace.root / "a.parquet"
-    local.write_bytes(client.get_object(Bucket=bucket, Key=f"out/runs/{result['run_id']}/assignments.parquet")["Body"].read())
-    assert all(k.startswith("in/") and "/../" not in k for k in pq.read_table(local).column("object_key").to_pylist())
+    local.write_bytes(
+        client.get_object(Bucket=bucket, Key=f"out/runs/{result['run_id']}/assignments.parquet")["Body"].read())
+    rows = pq.read_table(local).to_pylist()
+    assert all(r["object_key"].startswith("in/") and "/../" not in r["object_key"] for r in rows)
+    # The four planted topics come apart, as themes or as subthemes of one theme (two support topics may share
+    # a theme: which cut wins on 56 chunks depends on the CPU's embedding backend).
+    finest = {}
+    for r in (r for r in rows if r["theme_id"] is not None):
+        finest.setdefault(r["subtheme_id"] or r["theme_id"], set()).add(r["object_key"].split("/")[1])
+    assert all(len(topics) == 1 for topics in finest.values()), finest
+    assert {t for topics in finest.values() for t in topics} == set(PLANTED)

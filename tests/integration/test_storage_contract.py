@@ -6,8 +6,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tasks.errors import AccessDeniedError, BucketNotFoundError, EndpointUnreachableError, StorageError, UnsafeKeyError
-from tasks.storage import open_storage
+from tasks.infra.errors import (
+    AccessDeniedError,
+    BucketNotFoundError,
+    EndpointUnreachableError,
+    StorageError,
+    UnsafeKeyError,
+)
+from tasks.infra.storage import open_storage
 from tests.integration.conftest import free_port, s3_client
 
 pytestmark = pytest.mark.integration
@@ -92,6 +98,5 @@ def test_s3_wrong_and_unknown_credentials(s3_auth_endpoint, monkeypatch):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAUNKNOWNKEY000000")
     with pytest.raises(AccessDeniedError, match="denied"):
         open_storage(f"s3://{auth['bucket']}")
-    assert s3_client(auth["endpoint"], aws_access_key_id=auth["key_id"],
-                     aws_secret_access_key=auth["secret"]).get_object(Bucket=auth["bucket"], Key="ok.txt")["Body"].read() \
-        == b"signed right"
+    client = s3_client(auth["endpoint"], aws_access_key_id=auth["key_id"], aws_secret_access_key=auth["secret"])
+    assert client.get_object(Bucket=auth["bucket"], Key="ok.txt")["Body"].read() == b"signed right"

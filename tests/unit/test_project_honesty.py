@@ -13,12 +13,13 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from tasks.catalog import SQL_DIR, load_sql, schema_statements
-from tasks.settings import RunParams, Settings, validate_params
+from tasks.infra.catalog import SQL_DIR, load_sql, schema_statements
+from tasks.infra.params import RunParams, validate_params
+from tasks.infra.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 SQL_NAMES = sorted(p.stem for p in SQL_DIR.glob("*.sql"))
-PYTHON_SOURCES = "\n".join(p.read_text() for d in ("tasks", "flows") for p in (ROOT / d).glob("*.py"))
+PYTHON_SOURCES = "\n".join(p.read_text() for d in ("tasks", "flows") for p in (ROOT / d).rglob("*.py"))
 INPUT_COLUMNS = {
     "listing_input": {"key": pa.string(), "size": pa.int64(), "etag": pa.string(), "last_modified": pa.float64()},
     "documents_input": {"doc_id": pa.string(), "object_key": pa.string(), "record_no": pa.int32(),

@@ -1,0 +1,259 @@
+"""Decoding: one object's bytes into text records, or recorded skips with a reason code.
+
+Formats are chosen by extension: ``.txt .md .rst .log`` (and unknown extensions that are clean text) as one
+document; ``.html/.htm`` as visible text; ``.json`` as one record or a list of records; ``.jsonl/.ndjson``
+one record per line; ``.csv/.tsv`` one record per row. Nothing here raises on bad input: every problem
+becomes a `Skip` (reason codes: ``binary``, ``bad_utf8``, ``empty``, ``malformed_json``,
+``missing_text_field``, ``unsupported_type``). A bad line in a JSONL file skips that line only.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+import re
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from typing import Any
+
+HTML_EXTENSIONS = {".html", ".htm", ".xhtml"}
+# Formats people drop into buckets that we cannot read as text: say so instead of guessing.
+UNSUPPORTED_EXTENSIONS = {
+    ".pdf", ".doc", ".docx", ".xls", ".xlsx", ".ppt", ".pptx", ".odt", ".zip", ".gz", ".tgz", ".bz2", ".xz",
+    ".7z", ".tar", ".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tiff", ".mp3", ".mp4", ".wav", ".mov",
+    ".exe", ".dll", ".so", ".bin", ".parquet", ".avro", ".orc", ".pickle", ".pkl", ".npy", ".db", ".sqlite",
+}
+SNIFF_BYTES = 8192
+
+
+@dataclass(frozen=True)
+class DecodeOptions:
+    """Per-run decoding knobs (from `RunParams`)."""
+
+    text_field: str = "text"
+    id_field: str = "id"
+    csv_text_column: str = "text"
+
+    def fingerprint(self) -> str:
+        """A string that changes whenever decoding would produce different documents."""
+        return f"v1|{self.text_field}|{self.id_field}|{self.csv_text_column}"
+
+
+@dataclass(frozen=True)
+class Record:
+    """One document decoded from an object."""
+
+    text: str
+    record_no: int | None = None
+    record_id: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Skip:
+    """Something that could not be used; ``record_no`` is None when the whole object is skipped."""
+
+    reason: str
+    detail: str
+    record_no: int | None = None
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """The outcome of decoding one object: usable records plus skipped parts."""
+
+    records: list[Record]
+    skips: list[Skip]
+
+
+def extension_of(key: str) -> str:
+    """Lower-case extension of the last path segment (``""`` when there is none)."""
+    name = key.rsplit("/", 1)[-1]
+    return "." + name.rsplit(".", 1)[-1].lower() if "." in name.lstrip(".") else ""
+
+
+def decode_object(key: str, data: bytes, options: DecodeOptions = DecodeOptions()) -> Decoded:
+    """Decode one object's bytes into records; never raises on bad content.
+
+    Args:
+        key: the object key (its extension picks the format).
+        data: the object's bytes.
+        options: field and column names.
+
+    Returns:
+        `Decoded` with the usable records and the skips (a whole-object skip leaves ``records`` empty).
+    """
+    ext = extension_of(key)
+    if ext in UNSUPPORTED_EXTENSIONS:
+        return _skip("unsupported_type", f"{ext} files are not text; convert them to .txt/.jsonl first")
+    text, problem = bytes_to_text(data)
+    if problem is not None:
+        return Decoded([], [problem])
+    if ext in {".jsonl", ".ndjson"}:
+        return _decode_jsonl(text, options)
+    if ext == ".json":
+        return _decode_json(text, options)
+    if ext in {".csv", ".tsv"}:
+        return _decode_csv(text, options, delimiter="\t" if ext == ".tsv" else ",")
+    if ext in HTML_EXTENSIONS:
+        title, body = html_to_text(text)
+        return _single(body, {"title": title} if title else {})
+    return _single(text, {})
+
+
+def bytes_to_text(data: bytes) -> tuple[str, Skip | None]:
+    """UTF-8 (or BOM-marked UTF-16) bytes to text with normalised newlines, or the reason it is not text."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return normalise_newlines(data.decode("utf-16")), None
+        except UnicodeDecodeError as exc:
+            return "", Skip("bad_utf8", f"invalid UTF-16 at byte {exc.start}")
+    if b"\x00" in data[:SNIFF_BYTES]:
+        return "", Skip("binary", "NUL bytes in the first 8 KiB: this is a binary file, not text")
+    try:
+        return normalise_newlines(data.decode("utf-8-sig")), None
+    except UnicodeDecodeError as exc:
+        if _looks_binary(data[:SNIFF_BYTES]):
+            return "", Skip("binary", "mostly non-text bytes: this is a binary file, not text")
+        snippet = data[max(0, exc.start - 20) : exc.start + 4]
+        return "", Skip("bad_utf8", f"invalid UTF-8 at byte {exc.start} (near {snippet!r}); re-save the file as UTF-8")
+
+
+def normalise_newlines(text: str) -> str:
+    """CRLF and CR to LF, so character offsets mean the same on every platform."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _looks_binary(sample: bytes) -> bool:
+    # Text in a legacy encoding has a few high bytes; binary formats have many control bytes.
+    controls = sum(1 for b in sample if b < 32 and b not in (9, 10, 12, 13))
+    return len(sample) > 0 and controls / len(sample) > 0.05
+
+
+def _skip(reason: str, detail: str) -> Decoded:
+    return Decoded([], [Skip(reason, detail)])
+
+
+def _single(text: str, metadata: dict[str, Any]) -> Decoded:
+    if not text.strip():
+        return _skip("empty", "no text (empty or whitespace only)")
+    return Decoded([Record(text=text, metadata=metadata)], [])
+
+
+def _record_from_value(value: Any, number: int, options: DecodeOptions) -> Record | Skip:
+    """A JSON value (object or string) to a record; ``number`` is its line or list index."""
+    if isinstance(value, str):
+        text, meta, rid = value, {}, None
+    elif isinstance(value, dict):
+        text = value.get(options.text_field)
+        if not isinstance(text, str):
+            found = ", ".join(sorted(map(str, value))[:8]) or "none"
+            return Skip("missing_text_field", f"no string field {options.text_field!r} (fields: {found})", number)
+        meta = {k: v for k, v in value.items() if k != options.text_field}
+        rid = value.get(options.id_field)
+        rid = None if rid is None else str(rid)
+    else:
+        return Skip("missing_text_field", f"a JSON {type(value).__name__}, not an object or string", number)
+    if not text.strip():
+        return Skip("empty", "empty text", number)
+    return Record(text=text, record_no=number, record_id=rid, metadata=meta)
+
+
+def _collect(items: list[Record | Skip]) -> Decoded:
+    records = [i for i in items if isinstance(i, Record)]
+    skips = [i for i in items if isinstance(i, Skip)]
+    if not records and not skips:
+        skips = [Skip("empty", "no records")]
+    return Decoded(records, skips)
+
+
+def _decode_jsonl(text: str, options: DecodeOptions) -> Decoded:
+    items: list[Record | Skip] = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            items.append(Skip("malformed_json", f"line {number}: {exc.msg} at column {exc.colno}", number))
+            continue
+        items.append(_record_from_value(value, number, options))
+    return _collect(items)
+
+
+def _decode_json(text: str, options: DecodeOptions) -> Decoded:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return _skip("malformed_json", f"{exc.msg} at line {exc.lineno} column {exc.colno}")
+    values = value if isinstance(value, list) else [value]
+    return _collect([_record_from_value(v, i, options) for i, v in enumerate(values)])
+
+
+def _decode_csv(text: str, options: DecodeOptions, *, delimiter: str) -> Decoded:
+    csv.field_size_limit(1 << 30)  # default 128 KiB would reject long ticket bodies
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+    column = options.csv_text_column
+    if reader.fieldnames is None:
+        return _skip("empty", "no header row")
+    if column not in reader.fieldnames:
+        cols = ", ".join(reader.fieldnames[:12])
+        return _skip("missing_text_field", f"no column {column!r} (columns: {cols}); set csv_text_column")
+    items: list[Record | Skip] = []
+    try:
+        for number, row in enumerate(reader, start=1):
+            items.append(_record_from_value({k: v for k, v in row.items() if k is not None}, number,
+                                            DecodeOptions(column, options.id_field, column)))
+    except csv.Error as exc:
+        items.append(Skip("malformed_csv", f"row {reader.line_num}: {exc}", reader.line_num))
+    return _collect(items)
+
+
+class _VisibleText(HTMLParser):
+    """Collects the text a browser would show; drops scripts, styles and markup."""
+
+    HIDDEN = {"script", "style", "noscript", "template", "svg", "head"}
+    BLOCKS = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "section", "article",
+              "blockquote", "pre", "table", "ul", "ol", "header", "footer", "hr", "dd", "dt"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.title: list[str] = []
+        self._hidden = 0
+        self._in_title = False
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag == "title":
+            self._in_title = True
+        elif tag in self.HIDDEN:
+            self._hidden += 1
+        elif tag in self.BLOCKS:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "title":
+            self._in_title = False
+        elif tag in self.HIDDEN:
+            self._hidden = max(0, self._hidden - 1)
+        elif tag in self.BLOCKS:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if self._in_title:
+            self.title.append(data)
+        elif not self._hidden:
+            self.parts.append(data)
+
+
+def html_to_text(html: str) -> tuple[str, str]:
+    """Return ``(title, visible text)`` of an HTML page, whitespace tidied."""
+    parser = _VisibleText()
+    parser.feed(html)
+    parser.close()
+    body = re.sub(r"[ \t\f\v]+", " ", "".join(parser.parts))
+    body = re.sub(r" *\n[ \n]*\n *", "\n\n", body)
+    body = re.sub(r" *\n *", "\n", body).strip()
+    return " ".join("".join(parser.title).split()), body

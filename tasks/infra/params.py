@@ -1,0 +1,235 @@
+"""The knobs of one run: `RunParams`, validated once, and the slice of them each stage uses.
+
+The flow takes `RunParams` as a parameter, so the Prefect UI form, ``prefect.yaml`` parameters, the CLI's
+``--param key=value`` overrides and the HTTP API all go through this one schema. A stage is handed only the
+fields it reads (`RunParams.view` with the stage's small dataclass), so what a stage depends on is visible in
+its signature.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, fields
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from tasks.infra.errors import ConfigError
+
+View = TypeVar("View")
+
+
+class RunParams(BaseModel):
+    """The knobs of one run (flow parameters). Every field is documented in the README."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prefix: str = Field("", description="Only objects whose key starts with this prefix.")
+    files: list[str] | None = Field(
+        None, description="Only these object keys (relative to `prefix`), like Telnyx's `files`."
+    )
+    text_field: str = Field("text", description="Field holding the text in JSON/JSONL records.")
+    id_field: str = Field("id", description="Field naming a JSON/JSONL record (else its line number).")
+    csv_text_column: str = Field("text", description="Column holding the text in CSV/TSV files.")
+    max_object_mb: float = Field(64.0, gt=0, description="Objects larger than this are skipped (`too_large`).")
+    chunk_unit: Literal["tokens", "chars"] = Field(
+        "tokens", description="Unit of `chunk_size`/`chunk_overlap`: model tokens (word pieces) or characters."
+    )
+    chunk_size: int = Field(240, ge=8, description="Chunk length in `chunk_unit` (the model reads 256 tokens).")
+    chunk_overlap: int = Field(32, ge=0, description="Overlap between consecutive chunks, in `chunk_unit`.")
+    min_cluster_size: int = Field(25, ge=2, description="Smallest theme, in chunks.")
+    min_subcluster_size: int = Field(5, ge=2, description="Smallest subtheme inside a theme, in chunks.")
+    min_samples: int | None = Field(
+        None, ge=1, description="HDBSCAN density smoothing; default derived from the cluster sizes."
+    )
+    cluster_selection: Literal["modularity", "eom"] = Field(
+        "modularity",
+        description="How themes are picked from the density tree: kNN-graph modularity or HDBSCAN's excess of mass.",
+    )
+    resolution: float = Field(
+        1.5,
+        gt=0,
+        description="Modularity resolution for themes (higher: more, smaller themes); `cluster_selection=modularity`.",
+    )
+    subtheme_resolution: float = Field(
+        0.6, gt=0, description="Modularity resolution inside a theme (below 1 a theme may stay whole)."
+    )
+    stickiness: float = Field(
+        0.1, ge=0, description="Night over night: preference for the theme cut that matches the latest run (0: none)."
+    )
+    knn_k: int | None = Field(None, ge=2, description="Neighbours per chunk in the kNN graph; default derived.")
+    top_n_nodes: int = Field(5, ge=1, le=100, description="Most central passages kept per theme and subtheme.")
+    show_subclusters: bool = Field(True, description="Compute and publish subthemes.")
+    summarizers: list[str] = Field(
+        default_factory=lambda: ["keyphrases", "exemplars"], description="Summary plug-ins, applied in order."
+    )
+    seed: int = Field(0, description="Seed for every random choice; same seed and input give the same themes.")
+    reassign_noise: bool = Field(
+        False, description="Give each noise chunk the theme (and subtheme) that label propagation over the kNN graph "
+        "leads it to; every chunk with a path to a theme is placed (share reported)."
+    )
+    stability_check: bool = Field(
+        False, description="Re-cluster a 90 % sample and report how much the themes agree (about doubles cluster time)."
+    )
+    match_min_overlap: float = Field(
+        0.3,
+        ge=0,
+        le=1,
+        description="Stable ids: Jaccard overlap of shared chunks for a theme to keep the previous run's id.",
+    )
+    match_min_cosine: float = Field(
+        0.9, ge=-1, le=1, description="Stable ids: centroid cosine that matches themes left over by the overlap rule."
+    )
+    event_min_share: float = Field(
+        0.2, gt=0, le=1, description="Lineage: share of a theme's chunks each part must get for a `split`."
+    )
+    merge_min_share: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="Lineage: share of each source theme's chunks that must go into one theme for a `merged`.",
+    )
+    event_min_change: float = Field(
+        0.2, gt=0, description="Lineage: relative size change that counts as `grew` or `shrank`."
+    )
+    promote: bool = Field(
+        True, description="Make this run the latest (false: a side-by-side experiment that nightly runs ignore)."
+    )
+    keep_runs: int = Field(
+        30, ge=1, description="Retention: keep the newest N complete runs' output folders; `latest` is never deleted."
+    )
+
+    def view(self, cls: type[View]) -> View:
+        """The slice of these parameters a stage reads: ``params.view(ClusterParams)``."""
+        return cls(**{f.name: getattr(self, f.name) for f in fields(cls)})
+
+    @model_validator(mode="after")
+    def _check_sizes(self) -> RunParams:
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError(f"chunk_overlap ({self.chunk_overlap}) must be smaller than "
+                             f"chunk_size ({self.chunk_size})")
+        return self
+
+
+@dataclass(frozen=True)
+class IngestParams:
+    """What the ingest stage reads: which objects, how records are read, the size cap."""
+
+    prefix: str
+    files: list[str] | None
+    text_field: str
+    id_field: str
+    csv_text_column: str
+    max_object_mb: float
+
+
+@dataclass(frozen=True)
+class ChunkParams:
+    """What the chunk stage reads."""
+
+    chunk_unit: str
+    chunk_size: int
+    chunk_overlap: int
+
+
+@dataclass(frozen=True)
+class GraphParams:
+    """What the knn stage reads: the graph size follows the cluster sizes unless ``knn_k`` is set."""
+
+    knn_k: int | None
+    min_cluster_size: int
+    min_samples: int | None
+    seed: int
+
+
+@dataclass(frozen=True)
+class ClusterParams:
+    """What the cluster stage reads."""
+
+    min_cluster_size: int
+    min_subcluster_size: int
+    min_samples: int | None
+    cluster_selection: str
+    resolution: float
+    subtheme_resolution: float
+    stickiness: float
+    reassign_noise: bool
+    stability_check: bool
+    show_subclusters: bool
+    seed: int
+
+
+@dataclass(frozen=True)
+class LayoutParams:
+    """What the project (map layout) stage reads."""
+
+    seed: int
+
+
+@dataclass(frozen=True)
+class SummaryParams:
+    """What the summarize stage reads."""
+
+    top_n_nodes: int
+    summarizers: list[str]
+
+
+@dataclass(frozen=True)
+class LineageParams:
+    """What the lineage stage reads: the matching and event thresholds."""
+
+    match_min_overlap: float
+    match_min_cosine: float
+    event_min_share: float
+    merge_min_share: float
+    event_min_change: float
+
+
+@dataclass(frozen=True)
+class FinishParams:
+    """What the finish stage reads: whether to promote the run, and the retention."""
+
+    promote: bool
+    keep_runs: int
+
+
+def parse_param_overrides(pairs: list[str], base: RunParams | None = None) -> RunParams:
+    """Turn CLI ``key=value`` strings into validated `RunParams`.
+
+    Values are read as JSON when they parse (``5``, ``true``, ``["a.txt"]``), else as plain strings, so
+    ``--param prefix=tickets/`` and ``--param min_cluster_size=40`` both work.
+
+    Raises:
+        ConfigError: on a malformed pair, an unknown key or an invalid value, naming the key and the fix.
+    """
+    data: dict[str, Any] = (base or RunParams()).model_dump()
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"--param {pair!r} is not key=value (for example --param min_cluster_size=40)")
+        if key not in RunParams.model_fields:
+            known = ", ".join(sorted(RunParams.model_fields))
+            raise ConfigError(f"unknown parameter {key!r}; known parameters: {known}")
+        data[key] = _parse_value(raw)
+    return validate_params(data)
+
+
+def validate_params(data: dict[str, Any] | RunParams | None) -> RunParams:
+    """Validate a parameter mapping, turning pydantic's report into one `ConfigError` line per problem."""
+    if isinstance(data, RunParams):
+        return data
+    try:
+        return RunParams.model_validate(data or {})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'params'}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"invalid run parameters: {problems}") from None
+
+
+def _parse_value(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return raw

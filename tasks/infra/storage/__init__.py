@@ -1,0 +1,43 @@
+"""Object storage behind a tiny interface: list, get, put, delete.
+
+A bucket URL picks the implementation: ``file://<folder>`` (or a plain path) is a local folder
+(`tasks.infra.storage.local`); ``s3://bucket/prefix`` is any S3-compatible endpoint through boto3
+(`tasks.infra.storage.s3`). The demo and production run the same code; only the URL differs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlparse
+
+from tasks.infra.errors import ConfigError
+from tasks.infra.settings import Settings, load_settings
+from tasks.infra.storage.base import ObjectInfo, Storage, atomic_write, check_key, content_hash
+from tasks.infra.storage.local import LocalStorage
+
+__all__ = ["LocalStorage", "ObjectInfo", "Storage", "atomic_write", "check_key", "content_hash", "open_storage"]
+
+
+def open_storage(url: str, *, create: bool = False, settings: Settings | None = None) -> Storage:
+    """Return the store for a URL: ``file://folder`` (or a plain folder path) or ``s3://bucket/prefix``.
+
+    Args:
+        url: the bucket or output URL.
+        create: create a missing local folder (for outputs) instead of failing; S3 buckets are never created.
+        settings: S3 endpoint, region and addressing; read from the environment when omitted.
+
+    Raises:
+        ConfigError: for an unsupported URL. `StorageError` subclasses when the location is unusable.
+    """
+    parsed = urlparse(url)
+    if parsed.scheme in ("", "file"):
+        raw = url[len("file://") :] if url.startswith("file://") else url
+        return LocalStorage(Path(raw).expanduser(), create=create)
+    if parsed.scheme == "s3":
+        # boto3 costs ~0.4 s to import: only runs that use S3 pay it.
+        from tasks.infra.storage.s3 import S3Storage
+
+        settings = settings or load_settings()
+        return S3Storage(url, endpoint_url=settings.s3_endpoint_url, region=settings.s3_region,
+                         addressing_style=settings.s3_addressing_style)
+    raise ConfigError(f"unsupported storage URL {url!r}; use s3://bucket/prefix, file://<folder> or a folder path")

@@ -1,0 +1,70 @@
+"""A local folder used as a bucket or an output location (``file://<folder>`` or a plain path)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from tasks.infra.errors import BucketNotFoundError, StorageError, UnsafeKeyError
+from tasks.infra.storage.base import ObjectInfo, atomic_write, check_key
+
+
+class LocalStorage:
+    """A folder used as a bucket. Writes are atomic (temp file, fsync, `os.replace`)."""
+
+    def __init__(self, root: Path, *, create: bool = False) -> None:
+        self.root = root.resolve()
+        self.url = f"file://{self.root}"
+        if create:
+            self.root.mkdir(parents=True, exist_ok=True)
+        if not self.root.is_dir():
+            raise BucketNotFoundError(
+                f"bucket folder {self.root} does not exist; create it or set THEMESIFT_BUCKET_URL to an existing folder"
+            )
+
+    def _path(self, key: str) -> Path:
+        path = (self.root / check_key(key)).resolve()
+        if not path.is_relative_to(self.root):
+            # A symlink inside the folder can still point outside it.
+            raise UnsafeKeyError(f"object key {key!r} resolves outside the bucket folder {self.root}")
+        return path
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Yield regular files under the root whose relative key starts with ``prefix``, in key order (as S3 does)."""
+        found = []
+        for dirpath, _dirnames, filenames in os.walk(self.root):
+            rel_dir = Path(dirpath).relative_to(self.root).as_posix()
+            for name in filenames:
+                key = name if rel_dir == "." else f"{rel_dir}/{name}"
+                if key.startswith(prefix):
+                    found.append((key, Path(dirpath) / name))
+        for key, path in sorted(found):
+            stat = path.stat(follow_symlinks=False)
+            yield ObjectInfo(key, stat.st_size, f"{stat.st_mtime_ns:x}-{stat.st_size:x}", stat.st_mtime)
+
+    def get(self, key: str) -> bytes:
+        """Read a file's bytes."""
+        path = self._path(key)
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            raise StorageError(f"object {key!r} is gone from {self.url} (deleted while the run was listing?)") from None
+        except OSError as exc:
+            raise StorageError(f"cannot read {key!r} from {self.url}: {exc.strerror}") from None
+
+    def put(self, key: str, data: bytes) -> None:
+        """Write atomically: readers see the old file or the new one, never a partial one."""
+        atomic_write(self._path(key), data)
+
+    def delete(self, key: str) -> None:
+        """Remove a file if present, and the folders it leaves empty (S3 has no folders to leave behind)."""
+        path = self._path(key)
+        path.unlink(missing_ok=True)
+        for parent in path.parents:
+            if parent == self.root or not parent.is_relative_to(self.root):
+                break
+            try:
+                parent.rmdir()
+            except OSError:
+                break  # not empty (or gone): stop climbing

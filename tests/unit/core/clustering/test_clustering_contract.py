@@ -1,0 +1,133 @@
+"""The clustering's contract: public API, degenerate inputs, parameter and input checks, ``recommended_k``."""
+
+import inspect
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import tasks.core.clustering as clustering
+from tasks.core.clustering import (
+    LARGE_CORPUS_K,
+    LARGE_CORPUS_N,
+    SUBTHEME_RESOLUTION,
+    THEME_RESOLUTION,
+    cluster_embeddings,
+    recommended_k,
+)
+from tasks.core.knn_graph import build_knn_graph
+from tasks.infra.params import RunParams
+from tests.unit.core.clustering.clustering_fixtures import D, check_contract, normalise, planted, run_clustering
+
+ROOT = Path(__file__).resolve().parents[4]
+
+
+def test_public_api_is_exported():
+    for name in ("Clustering", "cluster_embeddings", "recommended_k", "theme_stability", "theme_cohesion",
+                 "THEME_RESOLUTION", "SUBTHEME_RESOLUTION", "DEFAULT_MIN_SAMPLES", "LARGE_CORPUS_N",
+                 "LARGE_CORPUS_K", "SELECTION_METHODS"):
+        assert name in clustering.__all__ and hasattr(clustering, name), name
+    assert all(hasattr(clustering, name) for name in clustering.__all__)
+
+
+def test_empty_input():
+    x = np.empty((0, D), np.float32)
+    c = cluster_embeddings(x, build_knn_graph(x, 30))
+    check_contract(c, 0)
+
+
+def test_single_point():
+    x = normalise(np.ones((1, D)))
+    c = cluster_embeddings(x, build_knn_graph(x, 30))
+    check_contract(c, 1)
+    assert c.theme.tolist() == [-1] and c.subtheme.tolist() == [-1]
+
+
+def test_fewer_points_than_min_cluster_size_is_all_noise():
+    x, _ = planted(sizes=(10,), n_noise=5)
+    c = run_clustering(x, min_cluster_size=25)
+    check_contract(c, len(x))
+    assert (c.theme == -1).all() and (c.subtheme == -1).all() and c.subtheme_theme.size == 0
+
+
+def test_all_identical_embeddings_form_one_theme():
+    x = normalise(np.ones((40, D)))
+    c = run_clustering(x)
+    check_contract(c, 40)
+    assert (c.theme == 0).all() and (c.subtheme == -1).all()
+
+
+def test_recommended_k():
+    assert recommended_k(25, None) >= 30
+    assert recommended_k(25, 20) >= 3 * 21
+    with pytest.raises(ValueError, match="min_cluster_size"):
+        recommended_k(1, None)
+
+
+def test_recommended_k_is_capped_for_large_corpora_but_never_below_min_samples():
+    small, large = recommended_k(25, 20, LARGE_CORPUS_N), recommended_k(25, 20, LARGE_CORPUS_N + 1)
+    assert small == recommended_k(25, 20) >= 3 * 21
+    assert large == LARGE_CORPUS_K < small
+    assert recommended_k(100, 50, 10 * LARGE_CORPUS_N) == 51, "the core distance needs min_samples neighbours"
+
+
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        ({"min_cluster_size": 1}, "min_cluster_size"),
+        ({"min_subcluster_size": 0}, "min_subcluster_size"),
+        ({"min_subcluster_size": 2.5}, "min_subcluster_size"),
+        ({"min_samples": 0}, "min_samples"),
+        ({"cluster_selection": "leaf"}, "cluster_selection"),
+        ({"resolution": 0}, "resolution"),
+        ({"subtheme_resolution": float("nan")}, "subtheme_resolution"),
+    ],
+)
+def test_parameter_validation(kw, match):
+    x, _ = planted(sizes=(30,), n_noise=0)
+    with pytest.raises(ValueError, match=match):
+        cluster_embeddings(x, build_knn_graph(x, 30), **kw)
+
+
+def test_cluster_embeddings_takes_no_seed():
+    """The clustering has no random step, so it has no seed to accept and ignore."""
+    x, _ = planted(sizes=(30,), n_noise=0)
+    assert "seed" not in inspect.signature(cluster_embeddings).parameters
+    with pytest.raises(TypeError, match="seed"):
+        cluster_embeddings(x, build_knn_graph(x, 30), seed=0)
+
+
+def test_input_validation():
+    x, _ = planted(sizes=(30,), n_noise=0)
+    g = build_knn_graph(x, 30)
+    with pytest.raises(ValueError, match="float32"):
+        cluster_embeddings(x.astype(np.float64), g)
+    with pytest.raises(ValueError, match="same embeddings"):
+        cluster_embeddings(x[:10], g)
+    with pytest.raises(ValueError, match="min_samples"):
+        cluster_embeddings(x, build_knn_graph(x, 3), min_samples=10)
+
+
+def test_stickiness_validation():
+    x, _ = planted(sizes=(30,), n_noise=0)
+    g = build_knn_graph(x, 30)
+    with pytest.raises(ValueError, match="stickiness"):
+        cluster_embeddings(x, g, stickiness=-0.1)
+    with pytest.raises(ValueError, match="prior_theme"):
+        cluster_embeddings(x, g, prior_theme=np.zeros(len(x) - 1, np.int64), stickiness=0.1)
+    with pytest.raises(ValueError, match="prior_theme"):
+        cluster_embeddings(x, g, prior_theme=np.full(len(x), -2), stickiness=0.1)
+
+
+def test_run_parameter_defaults_match_the_clustering_defaults():
+    p = RunParams()
+    assert (p.cluster_selection, p.resolution, p.subtheme_resolution) == ("modularity", THEME_RESOLUTION,
+                                                                          SUBTHEME_RESOLUTION)
+
+
+def test_importing_the_clustering_does_not_import_prefect():
+    """Benchmarks and notebooks call the pure functions; the Prefect wrapper is built on first use."""
+    code = "import sys, tasks.cluster, tasks.knn; assert 'prefect' not in sys.modules, 'prefect imported'"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=str(ROOT))

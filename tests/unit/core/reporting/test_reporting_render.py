@@ -1,0 +1,168 @@
+"""Tests for ``tasks.core.reporting.render``: the report renders whole, sorted, formatted, offline and strict."""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any
+
+import jinja2
+import pytest
+
+from tasks.core.reporting import render_report
+from tasks.core.reporting.environment import make_environment
+from tests.unit.core.reporting.reporting_fixtures import (
+    make_manifest,
+    make_skips,
+    make_themes,
+    parse_page,
+    render_fixture_report,
+)
+
+
+def _render(n_themes: int = 6, hostile: bool = False) -> str:
+    themes = make_themes(n_themes, hostile=hostile)
+    return render_report(themes, make_manifest(themes), make_skips(hostile))
+
+
+@pytest.fixture(scope="module")
+def normal_html() -> str:
+    return render_fixture_report()
+
+
+@pytest.mark.parametrize("n_themes", [1, 6, 12])
+@pytest.mark.parametrize("hostile", [False, True])
+@pytest.mark.parametrize("with_map", [False, True])
+def test_report_renders_a_complete_document(n_themes: int, hostile: bool, with_map: bool) -> None:
+    html = render_fixture_report(n_themes, hostile, with_map) if with_map else _render(n_themes, hostile)
+    assert html.startswith("<!doctype html>")
+    assert html.rstrip().endswith("</html>")
+    assert html.count("data-theme-card ") == n_themes
+    assert html.count("data-theme-page=") == n_themes
+    assert 'id="noise"' in html and 'id="skips"' in html
+    assert ('id="ts-map-data"' in html) == with_map
+
+
+def test_themes_are_sorted_by_size_and_input_is_not_mutated() -> None:
+    themes = make_themes(4)
+    themes["clusters"].reverse()
+    themes["clusters"][0]["subclusters"].reverse()
+    before = copy.deepcopy(themes)
+    html = render_report(themes, make_manifest(themes), [])
+    assert themes == before
+    order = re.findall(r'<article class="card[^"]*" id="card-(t\d+)"', html)
+    assert order == ["t0", "t1", "t2", "t3"]
+
+
+def test_no_external_resources_and_no_secret_settings(normal_html: str) -> None:
+    page = parse_page(normal_html)
+    for tag, attrs in page.tags:
+        assert "src" not in attrs, tag
+        if tag == "link":
+            pytest.fail("a <link> would load something")
+        if "href" in attrs:
+            assert (attrs["href"] or "").startswith("#"), attrs
+    assert "must-not-appear" not in normal_html  # manifest.settings are never rendered
+    assert "http://" not in normal_html and "https://" not in normal_html
+
+
+def test_the_stylesheet_is_inlined(normal_html: str) -> None:
+    style = re.search(r"<style>(.*?)</style>", normal_html, re.S)
+    assert style is not None and "--accent" in style.group(1)
+
+
+def test_string_templates_are_autoescaped_too() -> None:
+    env = make_environment()
+    assert env.from_string("{{ x }}").render(x="<b>") == "&lt;b&gt;"
+
+
+def test_numbers_appear_formatted(normal_html: str) -> None:
+    themes = make_themes()
+    manifest = make_manifest(themes)
+    chunks = manifest["counts"]["chunks"]
+    assert chunks >= 1000
+    assert f"{chunks:,}" in normal_html
+    assert f">{themes['clusters'][0]['total_number_of_nodes']:,}<" in normal_html
+    assert f"{manifest['noise_pct']:.1f}%" in normal_html
+    assert "2m 47s" in normal_html  # timings.total = 167.4
+    assert "24 Nov 2026, 06:40 UTC" in normal_html
+    assert "1,200" in normal_html  # params.chunk_max_chars
+    assert f"{themes['clusters'][0]['share'] * 100:.1f}% of all chunks" in normal_html.replace("<b>", "").replace(
+        "</b>", ""
+    )
+
+
+def test_all_noise_run_renders_and_says_so() -> None:
+    themes = make_themes(0)
+    html = render_report(themes, make_manifest(themes), make_skips())
+    assert "No themes were found in this run." in html
+    assert "classed as noise" in html
+    assert "100.0%" in html
+    assert "data-theme-card data-theme=" not in html
+    assert "<script" not in html  # nothing to filter, so no script at all
+
+
+def test_zero_chunk_run_renders_and_says_so() -> None:
+    themes = make_themes(0)
+    themes["total_number_of_nodes"] = 0
+    themes["noise"] = {"total_number_of_nodes": 0, "share": 0.0, "nodes": []}
+    manifest = make_manifest(themes)
+    manifest["counts"] = {key: 0 for key in manifest["counts"]}
+    manifest["timings"] = {"ingest": 0.01, "total": 0.02}
+    html = render_report(themes, manifest, [])
+    assert "No themes were found in this run." in html
+    assert "produced no text chunks" in html
+    assert "None: every object in the bucket was read." in html
+    assert "Where the chunks went" not in html
+
+
+@pytest.mark.parametrize(
+    "breakage",
+    [
+        lambda t, m: t["clusters"][0].pop("cluster_header"),
+        lambda t, m: t["clusters"][1]["nodes"][0].pop("filename"),
+        lambda t, m: t["clusters"][0]["subclusters"][0].pop("total_number_of_nodes"),
+        lambda t, m: m["counts"].pop("documents"),
+        lambda t, m: m["timings"].pop("total"),
+        lambda t, m: t["noise"].pop("share"),
+        lambda t, m: t.pop("noise"),
+        lambda t, m: t.pop("clusters"),
+        lambda t, m: t["clusters"][0].pop("subclusters"),
+    ],
+)
+def test_strict_undefined_catches_a_missing_field(breakage: Any) -> None:
+    themes = make_themes(3)
+    manifest = make_manifest(themes)
+    breakage(themes, manifest)
+    with pytest.raises(jinja2.UndefinedError):
+        render_report(themes, manifest, make_skips())
+
+
+def test_missing_skip_field_is_caught() -> None:
+    skips = make_skips()
+    del skips[0]["detail"]
+    themes = make_themes(2)
+    with pytest.raises(jinja2.UndefinedError):
+        render_report(themes, make_manifest(themes), skips)
+
+
+def test_skip_table_is_capped_and_counted() -> None:
+    skips = [
+        {"object_key": f"k/{i}.bin", "record": None, "reason": "binary", "detail": "NUL bytes"} for i in range(250)
+    ]
+    themes = make_themes(2)
+    html = render_report(themes, make_manifest(themes), skips)
+    assert "Showing the first 200 of 250 skipped objects." in html
+    assert html.count('<td class="key">') == 200
+    assert "&times;&thinsp;250" in html
+
+
+def test_self_report_shows_the_theme_modularity_only_when_the_run_measured_it() -> None:
+    themes = make_themes(3)
+    manifest = make_manifest(themes)
+    plain = render_report(themes, manifest, make_skips())
+    assert "theme modularity" not in plain
+    manifest["quality"].update(modularity=0.6123, resolution=1.5, stickiness=0.1)
+    text = re.sub(r"<[^>]+>", " ", render_report(themes, manifest, make_skips()))
+    line = " ".join(text.split("theme modularity", 1)[1].split()[:16])
+    assert line.startswith("0.61 on the kNN graph (resolution 1.5, stickiness 0.1 toward the last run)"), line

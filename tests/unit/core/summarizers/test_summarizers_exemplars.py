@@ -1,0 +1,74 @@
+"""Unit tests for tasks.core.summarizers.exemplars: central nodes, extractive summaries, cohesion."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tasks.core.summarizers import first_sentence, iter_clusters
+from tests.unit.core.summarizers.summarizers_fixtures import DIM, by_label, run, themes_only, unit
+
+
+def test_nodes_are_most_central_first_with_cosine_centrality(planted):
+    for node in iter_clusters(run(planted, top_n_nodes=3)):
+        vecs = planted["emb"][node.members]
+        centroid = vecs.mean(axis=0)
+        cos = vecs @ (centroid / np.linalg.norm(centroid))
+        rows = [r for r, _ in node.nodes]
+        assert len(node.nodes) == min(3, node.size)
+        assert rows == node.members[np.argsort(-cos, kind="stable")][: len(rows)].tolist()
+        top_cos = np.sort(cos)[::-1][: len(rows)]
+        np.testing.assert_allclose([c for _, c in node.nodes], top_cos, atol=1e-5)
+        assert node.cohesion == pytest.approx(float(cos.mean()), abs=1e-5)
+        assert node.summary == first_sentence(planted["texts"][rows[0]])
+
+
+def test_planted_center_is_the_top_node():
+    u, w = np.eye(DIM)[0], np.eye(DIM)[1]
+    emb = unit(np.array([u + 0.6 * w, u, u - 0.6 * w, u + 0.3 * w]))
+    texts = ["Edge one.", "The centre of it all.", "Edge two.", "Near the centre."]
+    tree = themes_only(texts, emb, [0, 0, 0, 0])
+    assert [r for r, _ in tree[0].nodes] == [1, 3, 0, 2]
+    assert tree[0].summary == "The centre of it all."
+
+
+def test_ties_are_broken_by_row_index():
+    emb = unit(np.tile(np.arange(1, DIM + 1, dtype=np.float32), (6, 1)))
+    tree = themes_only(["same words here"] * 6, emb, [0, -1, 0, 0, -1, 0])
+    assert [r for r, _ in tree[0].nodes] == [0, 2, 3, 5]
+
+
+def test_single_member_cluster():
+    texts = ["Lonely shipping question.", "refund please", "refund now"]
+    emb = unit(np.eye(3, DIM) + 0.01)
+    single = by_label(themes_only(texts, emb, [1, 0, 0]))[1]
+    assert single.size == 1 and single.nodes == [(0, pytest.approx(1.0))]
+    assert single.cohesion == pytest.approx(1.0)
+    assert "shipping" in single.header and single.summary == "Lonely shipping question."
+
+
+def test_identical_texts_have_full_cohesion_and_row_order():
+    texts = ["Password reset please"] * 4 + ["Parcel delivery late"] * 3
+    emb = unit(np.repeat(np.eye(2, DIM), [4, 3], axis=0))
+    tree = themes_only(texts, emb, [0] * 4 + [1] * 3)
+    assert tree[0].cohesion == pytest.approx(1.0) and [r for r, _ in tree[0].nodes] == [0, 1, 2, 3]
+
+
+def test_first_sentence_collapses_whitespace_and_trims_at_a_word_boundary():
+    text = "  The card\n\n is   lost somewhere.  Second sentence here."
+    assert first_sentence(text) == "The card is lost somewhere."
+    short_first = "Hi. My card never arrived at home. Other."
+    assert first_sentence(short_first) == "Hi. My card never arrived at home."
+    assert first_sentence("Use e.g. the app to order. Then wait.") == "Use e.g. the app to order."
+    long = "word " * 100
+    out = first_sentence(long)
+    assert len(out) <= 200 and out.endswith("…")
+    assert set(out[:-1].split(" ")) == {"word"}  # cut between words, not inside one
+    assert len(first_sentence("x" * 500)) == 200
+    assert first_sentence("   \n ") == ""
+
+
+def test_summary_skips_markdown_headings():
+    assert first_sentence("# email.header\n\nHeader encoding and decoding functionality. More.") == \
+        "Header encoding and decoding functionality."
+    assert first_sentence("## only a heading") == "## only a heading"

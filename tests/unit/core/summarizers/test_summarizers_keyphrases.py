@@ -1,0 +1,85 @@
+"""Unit tests for tasks.core.summarizers.keyphrases: c-TF-IDF phrases and headers."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from tasks.core.summarizers import ctfidf, iter_clusters
+from tasks.core.summarizers.keyphrases import _dedupe_phrases
+from tests.unit.core.summarizers.summarizers_fixtures import DIM, by_label, run, themes_only, unit
+
+
+def test_headers_name_the_planted_topics(planted):
+    themes = by_label(run(planted))
+    assert {"refund", "payment"} & set(themes[2].header.split())
+    assert {"password", "login"} & set(themes[1].header.split())
+    assert {"delivery", "shipping"} & set(themes[0].header.split())
+    for node in themes.values():
+        assert 1 <= len(node.header.split(" · ")) <= 3
+        assert node.header.split(" · ")[0] == node.keyphrases[0][0]
+
+
+def test_noise_words_do_not_name_themes(planted):
+    for node in iter_clusters(run(planted)):
+        words = {w for p, _ in node.keyphrases for w in p.split()}
+        assert not {"thanks", "hello", "checking"} & words
+
+
+def test_subtheme_keyphrases_say_what_sets_them_apart(planted):
+    payments = by_label(run(planted))[2]
+    refunds, declined = payments.children
+    assert "refund" in refunds.header and "declined" not in refunds.header
+    assert "declined" in declined.header and "refund" not in declined.header
+    assert refunds.keyphrases != payments.keyphrases
+    assert refunds.header != payments.header and declined.header != payments.header
+
+
+def test_keyphrases_are_sorted_deduplicated_and_capped(planted):
+    for node in iter_clusters(run(planted, n_keyphrases=5)):
+        phrases = [p for p, _ in node.keyphrases]
+        scores = [s for _, s in node.keyphrases]
+        assert 0 < len(phrases) <= 5
+        assert scores == sorted(scores, reverse=True) and all(s > 0 for s in scores)
+        bigram_words = {w for p in phrases if " " in p for w in p.split()}
+        assert not [p for p in phrases if " " not in p and p in bigram_words]
+
+
+def test_dedupe_merges_unigrams_into_bigrams_and_drops_rare_variants():
+    ranked = [("card", 0.5, 100.0), ("arrival", 0.4, 50.0), ("card arrival", 0.3, 40.0),
+              ("cards", 0.2, 10.0), ("limit", 0.1, 90.0), ("amoutn limit", 0.09, 1.0)]
+    assert _dedupe_phrases(ranked) == [("card arrival", 0.5), ("limit", 0.1)]
+
+
+def test_ctfidf_matches_the_bertopic_formula():
+    counts = np.array([[3.0, 1.0, 0.0], [0.0, 1.0, 4.0]])
+    avg_words = counts.sum() / 2
+    expected = counts / counts.sum(axis=1, keepdims=True) * np.log1p(avg_words / counts.sum(axis=0))
+    np.testing.assert_allclose(ctfidf(sp.csr_matrix(counts)).toarray(), expected)
+
+
+def test_n_keyphrases_larger_than_vocabulary_and_zero():
+    texts = ["alpha beta", "alpha beta", "gamma"]
+    emb = unit(np.eye(3, DIM) + 0.01)
+    theme = [0, 0, 1]
+    tree = themes_only(texts, emb, theme, n_keyphrases=100)
+    assert [p for p, _ in tree[0].keyphrases] == ["alpha beta"]  # unigrams absorbed
+    assert [p for p, _ in tree[1].keyphrases] == ["gamma"]
+    tree = themes_only(texts, emb, theme, n_keyphrases=0)
+    assert tree[0].keyphrases == [] and tree[0].header == "alpha beta"
+
+
+def test_only_subtheme_of_a_theme_inherits_the_theme_phrases(planted):
+    planted["subtheme"][planted["theme"] == 1] = 2  # login: one subtheme covering all of it
+    planted["subtheme_theme"] = np.array([2, 2, 1], dtype=np.int32)
+    login = by_label(run(planted))[1]
+    assert login.unassigned == 0
+    only = login.children[0]
+    assert only.header == login.header and only.keyphrases == login.keyphrases
+
+
+def test_identical_texts_name_their_theme():
+    texts = ["Password reset please"] * 4 + ["Parcel delivery late"] * 3
+    emb = unit(np.repeat(np.eye(2, DIM), [4, 3], axis=0))
+    tree = themes_only(texts, emb, [0] * 4 + [1] * 3)
+    assert "password" in tree[0].header and "delivery" in tree[1].header

@@ -1,0 +1,42 @@
+"""Unit tests for tasks.core.summarizers.text: the phrase analyzer and the text clean-up helpers."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tasks.core.summarizers.text import (
+    analyze_phrases,
+    collapse_whitespace,
+    first_nonempty,
+    leading_words,
+    strip_markdown_headings,
+    truncate_at_word,
+)
+
+
+def test_analyzer_pairs_only_neighbours_and_lets_particles_end_a_bigram():
+    grams = analyze_phrases("Waiting for my card arrival, then sign up.")
+    assert "waiting card" not in grams  # never adjacent: "for my" sits between them
+    assert {"waiting", "card", "arrival", "card arrival", "sign up"} <= set(grams)
+    assert "up" not in grams  # a particle never stands alone
+
+
+def test_analyzer_skips_numbers_ids_and_stop_words():
+    grams = analyze_phrases("Order 12345 abc_def mp3 didnt arrive, thanks")
+    assert "mp3" in grams and "arrive" in grams
+    assert not {"12345", "abc_def", "abc", "didnt", "thanks"} & set(grams)
+
+
+def test_text_clean_up_helpers():
+    assert collapse_whitespace("  a \n\t b  ") == "a b" and collapse_whitespace(None) == ""
+    assert strip_markdown_headings("# Title\nBody.") == "\nBody."
+    assert strip_markdown_headings("## only a heading") == "## only a heading"
+    assert truncate_at_word("short", 10) == "short"
+    assert truncate_at_word("alpha beta gamma", 12) == "alpha beta…"
+    assert leading_words("one two  three four five six seven") == "one two three four five six"
+
+
+def test_first_nonempty_follows_the_given_row_order():
+    texts = ["", "b", "c"]
+    assert first_nonempty(texts, np.array([0, 2, 1]), str.upper) == "C"
+    assert first_nonempty(texts, np.array([0]), str.upper) == ""
