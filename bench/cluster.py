@@ -27,6 +27,8 @@ Methods:
 
 * ``themesift``: ``build_knn_graph`` + ``cluster_embeddings`` with the run defaults; the theme level and
   the finest level (a chunk's subtheme if it has one, else its theme, else noise) are both scored.
+* ``themesift-raw``: the same on the vectors as embedded (``geometry="raw"``: the corpus's common direction
+  kept), the default before the clustering space was centred.
 * ``themesift-assign``: the same with :data:`ASSIGN_SETTINGS`: noise reassigned (every chunk reachable in
   the graph gets a theme and, where its theme has them, a subtheme), ``min_samples=15``, ``resolution=3``;
   ``--min-samples`` does not apply to it.
@@ -63,7 +65,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without install
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-METHODS = ("themesift", "themesift-assign", "themesift-eom", "bertopic", "evoc", "hdbscan")
+METHODS = ("themesift", "themesift-raw", "themesift-assign", "themesift-eom", "bertopic", "evoc", "hdbscan")
 #: ``themesift-assign``: every chunk placed (noise reassigned by propagation), at settings that favour
 #: themes one would label: ``min_samples`` 15 and theme resolution 3 (docs/benchmarks.md has the grid).
 ASSIGN_SETTINGS = {"min_samples": 15, "resolution": 3.0, "reassign_noise": True}
@@ -72,10 +74,12 @@ ASSIGN_SETTINGS = {"min_samples": 15, "resolution": 3.0, "reassign_noise": True}
 # ----------------------------------------------------------------------------- workers (one process each)
 
 
-def _run_themesift(emb: np.ndarray, seed: int, min_samples: int | None = None, **options) -> dict:
-    from tasks.core.clustering import cluster_embeddings, recommended_k
+def _run_themesift(emb: np.ndarray, seed: int, min_samples: int | None = None, geometry: str = "centered",
+                   **options) -> dict:
+    from tasks.core.clustering import cluster_embeddings, clustering_space, recommended_k
     from tasks.core.knn_graph import build_knn_graph
 
+    emb = clustering_space(emb, geometry)  # as the knn and cluster stages do
     graph = build_knn_graph(emb, recommended_k(25, min_samples, len(emb)), seed=seed)
     res = cluster_embeddings(emb, graph, min_cluster_size=25, min_subcluster_size=5, min_samples=min_samples,
                              **options)
@@ -122,6 +126,7 @@ def worker(method: str, emb_path: Path, rows_path: Path | None, repeat: int, see
         emb = np.ascontiguousarray(emb[np.load(rows_path)])
     load_s = time.perf_counter() - t_load  # reading the vectors is the embed stage's cost, not clustering's
     run = {"themesift": functools.partial(_run_themesift, min_samples=min_samples),
+           "themesift-raw": functools.partial(_run_themesift, min_samples=min_samples, geometry="raw"),
            "themesift-assign": functools.partial(_run_themesift, **ASSIGN_SETTINGS),
            "themesift-eom": functools.partial(_run_themesift, min_samples=min_samples, cluster_selection="eom"),
            "bertopic": _run_bertopic, "evoc": _run_evoc, "hdbscan": _run_hdbscan}[method]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow.parquet as pq
 
-from tasks.core.clustering import Clustering, cluster_embeddings, theme_stability
+from tasks.core.clustering import Clustering, cluster_embeddings, clustering_space, theme_stability
 from tasks.infra.catalog import open_catalog
 from tasks.infra.history import theme_per_chunk
 from tasks.infra.params import ClusterParams
@@ -36,7 +36,7 @@ def previous_themes(run: RunRef, settings: Settings) -> np.ndarray | None:
 
 def cluster_run(run: RunRef, settings: Settings, params: ClusterParams) -> Clustering:
     """Cluster a run's vectors over its graph, steered by the previous run's themes when ``stickiness`` > 0."""
-    emb = np.load(run.embeddings_path)
+    emb = clustering_space(np.load(run.embeddings_path), params.geometry)  # the space the knn stage used
     prior = previous_themes(run, settings) if params.stickiness > 0 else None
     result = cluster_embeddings(emb, load_graph(run), min_cluster_size=params.min_cluster_size,
                                 min_subcluster_size=params.min_subcluster_size if params.show_subclusters else None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tasks.core.clustering import recommended_k
+from tasks.core.clustering import clustering_space, recommended_k
 from tasks.core.knn_graph import KnnGraph, build_knn_graph
 from tasks.infra.params import GraphParams
 from tasks.infra.runs import RunRef
@@ -25,10 +25,10 @@ def load_graph(run: RunRef) -> KnnGraph:
 
 @stage_task(name="knn")
 def knn_task(run: RunRef, params: GraphParams) -> dict:
-    """Build the FAISS kNN graph over the corpus's vectors and keep it in the run's scratch folder."""
+    """Build the FAISS kNN graph over the corpus's vectors (in the clustering space) and keep it in scratch."""
     log = stage_logger()
     with stopwatch() as timing:
-        emb = np.load(run.embeddings_path)
+        emb = clustering_space(np.load(run.embeddings_path), params.geometry)
         k = knn_size(params, len(emb))
         graph = build_knn_graph(emb, k, seed=params.seed)
         np.savez(run.graph_path, indices=graph.indices, distances=graph.distances)

@@ -37,6 +37,11 @@ class RunParams(BaseModel):
     )
     chunk_size: int = Field(240, ge=8, description="Chunk length in `chunk_unit` (the model reads 256 tokens).")
     chunk_overlap: int = Field(32, ge=0, description="Overlap between consecutive chunks, in `chunk_unit`.")
+    geometry: Literal["centered", "raw"] = Field(
+        "centered", description="How chunks are compared for the graph and the clustering: `centered` removes the "
+        "corpus's common direction first (themes come out in homogeneous corpora: a novel, one product's tickets); "
+        "`raw` compares the vectors as embedded.",
+    )
     min_cluster_size: int = Field(25, ge=2, description="Smallest theme, in chunks.")
     min_subcluster_size: int = Field(5, ge=2, description="Smallest subtheme inside a theme, in chunks.")
     min_samples: int | None = Field(
@@ -136,6 +141,7 @@ class ChunkParams:
 class GraphParams:
     """What the knn stage reads: the graph size follows the cluster sizes unless ``knn_k`` is set."""
 
+    geometry: str
     knn_k: int | None
     min_cluster_size: int
     min_samples: int | None
@@ -146,6 +152,7 @@ class GraphParams:
 class ClusterParams:
     """What the cluster stage reads."""
 
+    geometry: str
     min_cluster_size: int
     min_subcluster_size: int
     min_samples: int | None

@@ -104,6 +104,8 @@ One concern each; imports only point down this list (and to ``tasks.core.knn_gra
 ``tasks.infra.machine``), never to a stage module:
 
 * ``contract``: :class:`Clustering`, the tuning constants, parameter and input checks, :func:`recommended_k`.
+* ``space``: step 0, the vectors the graph and the clustering compare (the corpus's common direction
+  removed by default).
 * ``geometry``: steps 1-2 (kernel scale, transition matrix, smoothing, re-ranking).
 * ``tree``: step 3 (mutual-reachability spanning tree, joined islands, excess-of-mass selection).
 * ``selection``: step 3b (modularity cut, agreement with the previous run's themes).
@@ -136,8 +138,10 @@ from tasks.core.clustering.contract import (
 )
 from tasks.core.clustering.pipeline import cluster_embeddings
 from tasks.core.clustering.quality import theme_cohesion, theme_stability
+from tasks.core.clustering.space import GEOMETRIES, clustering_space
 
 __all__ = [
+    "GEOMETRIES",
     "BORDER_REACH",
     "BORDER_SHARE",
     "BORDER_VOTES",
@@ -156,6 +160,7 @@ __all__ = [
     "THEME_RESOLUTION",
     "Clustering",
     "cluster_embeddings",
+    "clustering_space",
     "recommended_k",
     "theme_cohesion",
     "theme_stability",

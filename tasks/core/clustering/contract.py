@@ -57,6 +57,11 @@ THEME_RESOLUTION = 1.5
 SUBTHEME_RESOLUTION = 0.6
 #: Subthemes whose centroids are, on average, closer than this to their nearest sibling are one subtheme.
 SUBTHEME_MAX_SIMILARITY = 0.85
+#: A theme holding more than this share of the corpus is always explored: it is split into its best two or
+#: more subthemes even where modularity would keep it whole (unless the parts paraphrase each other). A
+#: reader cannot use a theme that is a fifth of everything without its parts (a novel's one big theme, the
+#: whole corpus when no cut beats it).
+BIG_THEME_SHARE = 0.2
 
 # Implementation limits shared by several modules of the package (not part of the public API).
 #: Distances are floored here: exact duplicates would otherwise give zero-weight

@@ -32,7 +32,8 @@ class Selection:
 def select_by_modularity(hierarchy: np.ndarray, min_size: int, idx: np.ndarray, dist: np.ndarray,
                          scale: float | np.ndarray, resolution: float, *, allow_single: bool,
                          prior: np.ndarray | None = None, stickiness: float = 0.0,
-                         groups: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+                         groups: np.ndarray | None = None,
+                         split_groups: np.ndarray | None = None) -> tuple[np.ndarray, float]:
     """Step 3b: the cut of the condensed tree whose clusters have the highest kNN-graph modularity.
 
     Returns the labels (int64, -1 noise) and the modularity of the chosen clusters at ``resolution``
@@ -57,7 +58,9 @@ def select_by_modularity(hierarchy: np.ndarray, min_size: int, idx: np.ndarray, 
 
     With ``groups`` (a group per chunk, edges never crossing groups: the themes of the batched
     subtheme pass) each group is scored against its own null model (``m`` = the group's edge weight),
-    as if it were clustered alone, and no cluster spanning two groups can be picked.
+    as if it were clustered alone, and no cluster spanning two groups can be picked. ``split_groups`` (bool
+    per group) marks groups that may not be kept whole: their best cut into two or more parts is taken
+    (a group whose tree has no such cut comes back as noise, for the caller to treat as "no subthemes").
 
     Cost: one pass over the graph's edges (each edge is charged to the lowest tree cluster holding
     both ends) plus a walk over the tree's clusters: linear in ``n k``.
@@ -72,9 +75,12 @@ def select_by_modularity(hierarchy: np.ndarray, min_size: int, idx: np.ndarray, 
         return select_eom(hierarchy, min_size, allow_single=allow_single), 0.0
     q = _modularity(inner, degree, total, leaf, up, groups, resolution)
     plain_q = q.copy()
+    forbidden = np.zeros(q.shape[0], bool)
+    if groups is not None and split_groups is not None and split_groups.any():
+        forbidden[_group_roots(leaf, up, groups, split_groups)] = True
     if prior is not None and stickiness > 0:
         q += stickiness * np.abs(q) * _prior_agreement(leaf, up, prior)
-    picked = _best_cut(q, up, n, allow_single)[leaf]
+    picked = _best_cut(q, up, n, allow_single, forbidden)[leaf]
     labels = np.full(n, -1, np.int64)
     ok = picked >= 0
     kept, labels[ok] = np.unique(picked[ok], return_inverse=True)
@@ -139,31 +145,36 @@ def _modularity(inner: np.ndarray, degree: np.ndarray, total: np.ndarray, leaf: 
     return q
 
 
-def _best_cut(q: np.ndarray, up: np.ndarray, n: int, allow_single: bool) -> np.ndarray:
+def _best_cut(q: np.ndarray, up: np.ndarray, n: int, allow_single: bool, forbidden: np.ndarray) -> np.ndarray:
     """Per tree cluster, the kept cluster it lies in (itself or an ancestor; ``-1``: above every kept one).
 
     A cluster is kept when its ``q`` is at least the best total its children's subtrees can reach; the root
-    only with ``allow_single``.
+    only with ``allow_single``; a ``forbidden`` cluster never (its children compete instead).
     """
     top = up.shape[0] - 1
     has_children = np.zeros(top + 1, bool)
     has_children[up[n + 1:]] = True
-    best_below = _best_below(q, up, has_children, n)
+    best_below = _best_below(q, up, has_children, n, forbidden)
     chosen = np.full(top + 1, -1, np.int64)
     for c in range(n, top + 1):
         if c > n and chosen[up[c]] >= 0:
             chosen[c] = chosen[up[c]]
-        elif (allow_single or c > n) and (not has_children[c] or q[c] >= best_below[c]):
+        elif (allow_single or c > n) and not forbidden[c] and (not has_children[c] or q[c] >= best_below[c]):
             chosen[c] = c
     return chosen
 
 
-def _best_below(q: np.ndarray, up: np.ndarray, has_children: np.ndarray, n: int) -> np.ndarray:
-    """Per tree cluster, the best total ``q`` of a cut strictly below it (bottom-up, children first)."""
+def _best_below(q: np.ndarray, up: np.ndarray, has_children: np.ndarray, n: int,
+                forbidden: np.ndarray) -> np.ndarray:
+    """Per tree cluster, the best total ``q`` of a cut strictly below it (bottom-up, children first); a
+    forbidden cluster offers only the cut below it (nothing, i.e. noise, when it has no children)."""
     top = up.shape[0] - 1
     best_below = np.zeros(top + 1)
     for c in range(top, n - 1, -1):
-        best = max(q[c], best_below[c]) if has_children[c] else q[c]
+        if forbidden[c]:
+            best = best_below[c]
+        else:
+            best = max(q[c], best_below[c]) if has_children[c] else q[c]
         if c > n:
             best_below[up[c]] += best
     return best_below
@@ -186,6 +197,21 @@ def _cluster_group_totals(leaf: np.ndarray, up: np.ndarray, groups: np.ndarray,
     mixed[n:] = low != high
     m[n:] = np.where(mixed[n:], 1.0, total[np.minimum(low, total.shape[0] - 1)])
     return m, mixed
+
+
+def _group_roots(leaf: np.ndarray, up: np.ndarray, groups: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """The tree clusters that hold exactly one whole group of those ``wanted`` marks (bool per group)."""
+    n, top = leaf.shape[0], up.shape[0] - 1
+    size = np.bincount(leaf - n, minlength=top + 1 - n).astype(np.int64)
+    _sum_subtrees(size, up, n)
+    group_size = np.bincount(groups, minlength=wanted.shape[0])
+    first = np.full(top + 1 - n, -1, np.int64)  # the group of some member of each cluster's subtree
+    first[leaf - n] = groups
+    for c in range(top, n, -1):
+        first[up[c] - n] = np.where(first[up[c] - n] < 0, first[c - n], first[up[c] - n])
+    _, mixed = _cluster_group_totals(leaf, up, groups, np.ones(int(groups.max()) + 1))
+    whole = ~mixed[n:] & (first >= 0) & (size == group_size[np.maximum(first, 0)]) & wanted[np.maximum(first, 0)]
+    return n + np.flatnonzero(whole)
 
 
 def _sum_subtrees(values: np.ndarray, up: np.ndarray, n: int) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from tasks.core.clustering.contract import SMOOTH_STEPS, SUBTHEME_MAX_SIMILARITY, recommended_k
+from tasks.core.clustering.contract import BIG_THEME_SHARE, SMOOTH_STEPS, SUBTHEME_MAX_SIMILARITY, recommended_k
 from tasks.core.clustering.geometry import kernel_scale, rerank, smooth, transition_matrix
 from tasks.core.clustering.noise import absorb_border_points, raw_outliers
 from tasks.core.clustering.selection import Selection, select_by_modularity
@@ -31,7 +31,7 @@ def find_subthemes(emb: np.ndarray, theme: np.ndarray, mss: int, ms: int, select
     for members in _members_by_label(theme):
         if len(members) < 2 * mss:
             continue  # two subthemes of min size cannot fit
-        local = _split_theme(emb[members], mss, min(ms, mss), selection)
+        local = _split_theme(emb[members], mss, min(ms, mss), selection, whole_ok=not _big(members, theme))
         if local.max() < 1:
             continue  # one cluster (or none): the theme has no subthemes
         keep = local >= 0
@@ -40,7 +40,12 @@ def find_subthemes(emb: np.ndarray, theme: np.ndarray, mss: int, ms: int, select
     return sub
 
 
-def _split_theme(x: np.ndarray, mss: int, ms: int, selection: Selection) -> np.ndarray:
+def _big(members: np.ndarray, theme: np.ndarray) -> bool:
+    """Whether a theme holds more than :data:`BIG_THEME_SHARE` of the corpus (and must be explored)."""
+    return len(members) > BIG_THEME_SHARE * theme.shape[0]
+
+
+def _split_theme(x: np.ndarray, mss: int, ms: int, selection: Selection, *, whole_ok: bool = True) -> np.ndarray:
     """The themes path (smoothing + graph HDBSCAN) inside one theme, allowing "one cluster".
 
     Raw-geometry HDBSCAN finds no structure inside a theme for the same reason it finds none across
@@ -50,7 +55,7 @@ def _split_theme(x: np.ndarray, mss: int, ms: int, selection: Selection) -> np.n
     ~0.69 between real subtopics of stdlib docs), and the theme gets no subthemes.
     """
     graph = build_knn_graph(x, min(recommended_k(mss, ms, x.shape[0]), x.shape[0] - 1))
-    local = find_themes(x, graph, mss, min(ms, x.shape[0] - 1), {"seconds": {}}, allow_single=True,
+    local = find_themes(x, graph, mss, min(ms, x.shape[0] - 1), {"seconds": {}}, allow_single=whole_ok,
                         selection=selection)
     if local.max() >= 1 and _sibling_similarity(x, local) > SUBTHEME_MAX_SIMILARITY:
         return np.full(x.shape[0], -1, np.int64)
@@ -69,7 +74,8 @@ def _subthemes_batched(emb: np.ndarray, theme: np.ndarray, mss: int, ms: int, re
     themes = [m for m in _members_by_label(theme) if len(m) >= 2 * mss]  # two subthemes must fit
     next_id = 0
     for batch in _batches(themes):
-        next_id = _split_themes(emb, batch, mss, min(ms, mss), resolution, sub, next_id)
+        big = np.array([_big(m, theme) for m in batch])
+        next_id = _split_themes(emb, batch, mss, min(ms, mss), resolution, sub, next_id, big)
     return sub
 
 
@@ -87,12 +93,12 @@ def _batches(themes: list[np.ndarray]) -> Iterator[list[np.ndarray]]:
 
 
 def _split_themes(emb: np.ndarray, themes: list[np.ndarray], mss: int, ms: int, resolution: float,
-                  sub: np.ndarray, next_id: int) -> int:
+                  sub: np.ndarray, next_id: int, big: np.ndarray) -> int:
     """One batch of :func:`_subthemes_batched`: writes subtheme ids from ``next_id`` into ``sub``, returns the
-    next free id."""
+    next free id. ``big`` marks the themes that may not stay whole."""
     idx, dist, scale, blocks = _block_graph(emb, themes, mss, ms)
     x = emb[np.concatenate(themes)]
-    labels = _label_blocks(x, idx, dist, scale, blocks, mss, ms, resolution)
+    labels = _label_blocks(x, idx, dist, scale, blocks, mss, ms, resolution, big)
     return _number_parts(labels, x, themes, blocks, sub, next_id)
 
 
@@ -116,7 +122,7 @@ def _block_graph(emb: np.ndarray, themes: list[np.ndarray], mss: int,
 
 
 def _label_blocks(x: np.ndarray, idx: np.ndarray, dist: np.ndarray, scale: np.ndarray, blocks: np.ndarray,
-                  mss: int, ms: int, resolution: float) -> np.ndarray:
+                  mss: int, ms: int, resolution: float, big: np.ndarray) -> np.ndarray:
     """Steps 1-4 over the stacked graph, each theme a subtree of its own and scored on its own."""
     xs = smooth(x, transition_matrix(idx, dist, scale), SMOOTH_STEPS)
     sidx, sdist = rerank(xs, idx)
@@ -124,7 +130,7 @@ def _label_blocks(x: np.ndarray, idx: np.ndarray, dist: np.ndarray, scale: np.nd
     hierarchy, _ = single_linkage_tree(xs, sidx, sdist, core, blocks)
     group = np.repeat(np.arange(len(blocks) - 1), np.diff(blocks))
     labels, _ = select_by_modularity(hierarchy, mss, idx, dist, scale, resolution, allow_single=True,
-                                     groups=group)
+                                     groups=group, split_groups=big)
     outlier = np.concatenate([raw_outliers(dist[a:z, ms - 1]) for a, z in zip(blocks[:-1], blocks[1:], strict=True)])
     labels[outlier] = -1
     return absorb_border_points(labels, sidx, sdist, core, outlier)

@@ -36,6 +36,11 @@ def find_themes(emb: np.ndarray, graph: KnnGraph, mcs: int, ms: int, diag: dict,
     hierarchy, n_comp = single_linkage_tree(xs, idx, dist, core)
     clock.lap("tree")
     labels = _select(hierarchy, mcs, idx_raw, dist_raw, scale, selection, allow_single, diag)
+    if labels.max(initial=-1) < 0 and not allow_single:
+        # The tree holds a cluster of mcs or more (its root), but no cut into two beats it: that cluster is
+        # the one theme (its subthemes show its parts), never a run that is 100 % noise.
+        labels = _select(hierarchy, mcs, idx_raw, dist_raw, scale, selection, True, diag)
+        diag["whole_corpus_theme"] = True
     clock.lap("select")
     outlier = raw_outliers(dist_raw[:, ms_eff - 1])
     labels[outlier] = -1

@@ -102,6 +102,15 @@ def test_all_noise_run_renders_and_says_so() -> None:
     assert "<script" not in html  # nothing to filter, so no script at all
 
 
+def test_a_whole_corpus_theme_is_explained() -> None:
+    themes = make_themes(1)
+    manifest = make_manifest(themes)
+    assert "One theme:" not in render_report(themes, manifest, make_skips())
+    manifest["quality"]["whole_corpus_theme"] = True
+    html = render_report(themes, manifest, make_skips())
+    assert "One theme:" in html and "smaller <code>min_cluster_size</code>" in html
+
+
 def test_zero_chunk_run_renders_and_says_so() -> None:
     themes = make_themes(0)
     themes["total_number_of_nodes"] = 0
