@@ -27,8 +27,9 @@ Methods:
 
 * ``themesift``: ``build_knn_graph`` + ``cluster_embeddings`` with the run defaults; the theme level and
   the finest level (a chunk's subtheme if it has one, else its theme, else noise) are both scored.
-* ``themesift-raw``: the same on the vectors as embedded (``geometry="raw"``: the corpus's common direction
-  kept), the default before the clustering space was centred.
+* ``themesift-raw`` / ``themesift-centered``: the same with ``geometry`` forced to ``raw`` (the vectors as
+  embedded, the behaviour before the clustering space) or ``centered`` (the corpus's common direction
+  removed); ``themesift`` uses the default ``auto``, which centres homogeneous corpora only.
 * ``themesift-assign``: the same with :data:`ASSIGN_SETTINGS`: noise reassigned (every chunk reachable in
   the graph gets a theme and, where its theme has them, a subtheme), ``min_samples=15``, ``resolution=3``;
   ``--min-samples`` does not apply to it.
@@ -65,7 +66,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without install
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-METHODS = ("themesift", "themesift-raw", "themesift-assign", "themesift-eom", "bertopic", "evoc", "hdbscan")
+METHODS = ("themesift", "themesift-raw", "themesift-centered", "themesift-assign", "themesift-eom", "bertopic", "evoc",
+           "hdbscan")
 #: ``themesift-assign``: every chunk placed (noise reassigned by propagation), at settings that favour
 #: themes one would label: ``min_samples`` 15 and theme resolution 3 (docs/benchmarks.md has the grid).
 ASSIGN_SETTINGS = {"min_samples": 15, "resolution": 3.0, "reassign_noise": True}
@@ -74,7 +76,7 @@ ASSIGN_SETTINGS = {"min_samples": 15, "resolution": 3.0, "reassign_noise": True}
 # ----------------------------------------------------------------------------- workers (one process each)
 
 
-def _run_themesift(emb: np.ndarray, seed: int, min_samples: int | None = None, geometry: str = "centered",
+def _run_themesift(emb: np.ndarray, seed: int, min_samples: int | None = None, geometry: str = "auto",
                    **options) -> dict:
     from tasks.core.clustering import cluster_embeddings, clustering_space, recommended_k
     from tasks.core.knn_graph import build_knn_graph
@@ -127,6 +129,7 @@ def worker(method: str, emb_path: Path, rows_path: Path | None, repeat: int, see
     load_s = time.perf_counter() - t_load  # reading the vectors is the embed stage's cost, not clustering's
     run = {"themesift": functools.partial(_run_themesift, min_samples=min_samples),
            "themesift-raw": functools.partial(_run_themesift, min_samples=min_samples, geometry="raw"),
+           "themesift-centered": functools.partial(_run_themesift, min_samples=min_samples, geometry="centered"),
            "themesift-assign": functools.partial(_run_themesift, **ASSIGN_SETTINGS),
            "themesift-eom": functools.partial(_run_themesift, min_samples=min_samples, cluster_selection="eom"),
            "bertopic": _run_bertopic, "evoc": _run_evoc, "hdbscan": _run_hdbscan}[method]

@@ -6,8 +6,9 @@
 The file is cut into chunks exactly as the chunk stage cuts one document (model tokens, the run's overlap
 unless ``--chunk-overlap``), embedded once per chunk size with the packaged model (st-fp32, cached in
 ``--cache-dir``), and clustered at each ``min_cluster_size/min_subcluster_size`` pair with
-``geometry="raw"`` (the vectors as embedded) and ``geometry="centered"`` (the run default: the corpus's
-common direction removed), everything else at the run defaults. Printed per setting: themes, their sizes,
+``geometry="raw"`` (the vectors as embedded) and ``geometry="centered"`` (the corpus's common direction
+removed; what the default ``auto`` picks for a text whose chunks share a mean cosine of 0.1 or more, printed
+as ``mean_cosine``), everything else at the run defaults. Printed per setting: themes, their sizes,
 subthemes per theme, noise, and whether the whole corpus came out as one theme; with ``--passages`` the
 start of each theme's most central passage (cosine to its centroid in the embedded space).
 """
@@ -27,7 +28,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tasks.core.chunking import chunk_document, token_span_finder
-from tasks.core.clustering import cluster_embeddings, clustering_space, recommended_k
+from tasks.core.clustering import cluster_embeddings, clustering_space, mean_pairwise_cosine, recommended_k
 from tasks.core.embedding.engines import load_encoder
 from tasks.core.embedding.identity import tokenizer_file
 from tasks.core.knn_graph import build_knn_graph
@@ -95,6 +96,7 @@ def main() -> None:
                 out = cluster(emb, mcs, mss, geometry)
                 labels = out.pop("labels")
                 print(json.dumps({"text": args.text.name, "chunk_size": size, "chunks": len(chunks),
+                                  "mean_cosine": round(mean_pairwise_cosine(emb), 3),
                                   "min_cluster_size": mcs, "min_subcluster_size": mss, "geometry": geometry, **out}))
                 if args.passages:
                     for t in range(out["themes"]):

@@ -37,10 +37,10 @@ class RunParams(BaseModel):
     )
     chunk_size: int = Field(240, ge=8, description="Chunk length in `chunk_unit` (the model reads 256 tokens).")
     chunk_overlap: int = Field(32, ge=0, description="Overlap between consecutive chunks, in `chunk_unit`.")
-    geometry: Literal["centered", "raw"] = Field(
-        "centered", description="How chunks are compared for the graph and the clustering: `centered` removes the "
+    geometry: Literal["auto", "centered", "raw"] = Field(
+        "auto", description="How chunks are compared for the graph and the clustering: `centered` removes the "
         "corpus's common direction first (themes come out in homogeneous corpora: a novel, one product's tickets); "
-        "`raw` compares the vectors as embedded.",
+        "`raw` compares the vectors as embedded; `auto` centres when chunks share a mean cosine of 0.1 or more.",
     )
     min_cluster_size: int = Field(25, ge=2, description="Smallest theme, in chunks.")
     min_subcluster_size: int = Field(5, ge=2, description="Smallest subtheme inside a theme, in chunks.")

@@ -138,10 +138,17 @@ from tasks.core.clustering.contract import (
 )
 from tasks.core.clustering.pipeline import cluster_embeddings
 from tasks.core.clustering.quality import theme_cohesion, theme_stability
-from tasks.core.clustering.space import GEOMETRIES, clustering_space
+from tasks.core.clustering.space import (
+    GEOMETRIES,
+    HOMOGENEOUS_MEAN_COSINE,
+    clustering_space,
+    mean_pairwise_cosine,
+    resolve_geometry,
+)
 
 __all__ = [
     "GEOMETRIES",
+    "HOMOGENEOUS_MEAN_COSINE",
     "BORDER_REACH",
     "BORDER_SHARE",
     "BORDER_VOTES",
@@ -161,6 +168,8 @@ __all__ = [
     "Clustering",
     "cluster_embeddings",
     "clustering_space",
+    "mean_pairwise_cosine",
+    "resolve_geometry",
     "recommended_k",
     "theme_cohesion",
     "theme_stability",

@@ -7,7 +7,13 @@ import numpy as np
 import pytest
 from clustering_fixtures import D, blob, check_contract, normalise, run_clustering
 
-from tasks.core.clustering import clustering_space, selection
+from tasks.core.clustering import (
+    HOMOGENEOUS_MEAN_COSINE,
+    clustering_space,
+    mean_pairwise_cosine,
+    resolve_geometry,
+    selection,
+)
 
 
 def test_centered_space_removes_the_common_direction_and_keeps_unit_rows():
@@ -19,6 +25,20 @@ def test_centered_space_removes_the_common_direction_and_keeps_unit_rows():
     np.testing.assert_allclose(np.linalg.norm(x, axis=1), 1.0, atol=1e-5)
     assert np.linalg.norm(emb.mean(axis=0)) > 0.9 and np.linalg.norm(x.mean(axis=0)) < 0.1
     assert clustering_space(emb, "raw") is emb
+
+
+def test_auto_centres_only_a_corpus_with_a_strong_common_direction():
+    rng = np.random.default_rng(1)
+    diverse = normalise(rng.standard_normal((300, D)))  # unrelated texts: mean pairwise cosine ~0
+    assert abs(mean_pairwise_cosine(diverse)) < 0.02
+    assert resolve_geometry(diverse) == "raw" and clustering_space(diverse) is diverse
+    common = normalise(rng.standard_normal((1, D)))[0]
+    homogeneous = normalise(common + rng.standard_normal((300, D)) / np.sqrt(D))
+    assert mean_pairwise_cosine(homogeneous) > HOMOGENEOUS_MEAN_COSINE
+    assert resolve_geometry(homogeneous) == "centered" and resolve_geometry(homogeneous, "raw") == "raw"
+    pairs = homogeneous @ homogeneous.T
+    exact = (pairs.sum() - np.trace(pairs)) / (300 * 299)
+    assert mean_pairwise_cosine(homogeneous) == pytest.approx(exact, abs=1e-5)
 
 
 def test_degenerate_inputs_keep_their_direction():
