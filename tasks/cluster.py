@@ -44,7 +44,9 @@ def previous_themes(run: RunRef, settings: Settings) -> np.ndarray | None:
 def cluster_run(run: RunRef, settings: Settings, params: ClusterParams) -> Clustering:
     """Cluster a run's vectors over its graph, steered by the previous run's themes when ``stickiness`` > 0."""
     embedded = np.load(run.embeddings_path)
-    emb = clustering_space(embedded, params.geometry)  # the space the knn stage used
+    mean_cosine = mean_pairwise_cosine(embedded)
+    space = resolve_geometry(embedded, params.geometry)
+    emb = clustering_space(embedded, space)  # the space the knn stage used
     prior = previous_themes(run, settings) if params.stickiness > 0 else None
     result = cluster_embeddings(emb, load_graph(run), min_cluster_size=params.min_cluster_size,
                                 min_subcluster_size=params.min_subcluster_size if params.show_subclusters else None,
@@ -52,8 +54,7 @@ def cluster_run(run: RunRef, settings: Settings, params: ClusterParams) -> Clust
                                 cluster_selection=params.cluster_selection,
                                 resolution=params.resolution, subtheme_resolution=params.subtheme_resolution,
                                 prior_theme=prior, stickiness=params.stickiness)
-    result.diagnostics.update(space=resolve_geometry(embedded, params.geometry),
-                              mean_pairwise_cosine=round(mean_pairwise_cosine(embedded), 4))
+    result.diagnostics.update(space=space, mean_pairwise_cosine=round(mean_cosine, 4))
     if params.stability_check:
         result.diagnostics.update(theme_stability(emb, result.theme, min_cluster_size=params.min_cluster_size,
                                                   min_samples=params.min_samples, seed=params.seed,

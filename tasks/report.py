@@ -69,10 +69,9 @@ def write_graphs(storage: Storage, prefix: str, assignments: pa.Table, themes: l
 
 
 def render_run_report(run: RunRef, settings: Settings, storage: Storage, themes: dict, manifest: dict,
-                      assignments: pa.Table) -> str:
-    """The report of a run, compared with the previous run's published manifest and themes."""
-    seed = int(manifest.get("params", {}).get("seed") or 0)
-    ordered = sort_themes(themes)
+                      assignments: pa.Table, ordered: list[dict], seed: int) -> str:
+    """The report of a run (``ordered``: its themes largest first), compared with the previous run's published
+    manifest and themes."""
     drawn, carried = map_rows(assignments, seed)
     map_data = build_map_data(assignments, ordered, map_passages(settings, assignments, carried), drawn)
     compared = (manifest.get("lineage") or {}).get("previous_run_id")  # None when lineage found no previous run
@@ -93,10 +92,11 @@ def report_task(run: RunRef, settings: Settings) -> dict:
         themes = json.loads(run.themes_path.read_text(encoding="utf-8"))
         manifest = json.loads(run.manifest_path.read_text(encoding="utf-8"))
         assignments = pq.read_table(run.assignments_path)
-        html = render_run_report(run, settings, storage, themes, manifest, assignments)
-        storage.put(prefix + "report.html", html.encode("utf-8"))
         seed = int(manifest.get("params", {}).get("seed") or 0)
-        graphs = write_graphs(storage, prefix, assignments, sort_themes(themes), f"themesift run {run.run_id}", seed)
+        ordered = sort_themes(themes)
+        html = render_run_report(run, settings, storage, themes, manifest, assignments, ordered, seed)
+        storage.put(prefix + "report.html", html.encode("utf-8"))
+        graphs = write_graphs(storage, prefix, assignments, ordered, f"themesift run {run.run_id}", seed)
     report_url = f"{storage.url}/{prefix}report.html"
     log.info(f"report: {report_url} ({len(html) / 1e6:.1f} MB, {graphs} graph PNGs)")
     return {"report_url": report_url, "graphs": graphs, "seconds": timing["seconds"]}
