@@ -12,8 +12,10 @@ import json
 import numpy as np
 import pyarrow.parquet as pq
 
+from tasks.core.embedding.engines import Encoder, load_encoder, resolve_backend
 from tasks.core.summarizers import ClusterSummary, summarize_clusters
 from tasks.infra.catalog import open_catalog
+from tasks.infra.errors import ModelError
 from tasks.infra.params import SummaryParams
 from tasks.infra.runs import RunRef
 from tasks.infra.settings import Settings
@@ -51,6 +53,27 @@ def load_corpus_texts(settings: Settings, run: RunRef) -> tuple[list[str], np.nd
     return [text for _, text in rows], np.asarray(corpus.column("doc_id").to_pylist(), dtype=object)
 
 
+def phrase_encoder(settings: Settings) -> Encoder:
+    """The run's model for header phrases, loaded on the first call only (a run whose clusters have no
+    candidates never loads it); if it cannot load, headers are picked by word statistics and the log says why."""
+    loaded: list[Encoder | None] = []
+
+    def encode(texts: list[str]) -> np.ndarray:
+        if not loaded:
+            try:
+                loaded.append(load_encoder(settings.model, device=settings.device, batch_size=settings.embed_batch_size,
+                                           threads=settings.threads, models_dir=settings.state_dir / "models",
+                                           backend=resolve_backend(settings.embed_backend, device=settings.device)))
+            except ModelError as exc:
+                stage_logger().warning(f"summarize: headers by word statistics only; the model did not load: {exc}")
+                loaded.append(None)
+        if loaded[0] is None:
+            raise ModelError("no model for header phrases")
+        return loaded[0](texts)
+
+    return encode
+
+
 def summarize_run(run: RunRef, settings: Settings, params: SummaryParams) -> list[dict]:
     """The JSON-able summaries of a run's themes (each with its subthemes as ``children``)."""
     emb = np.load(run.embeddings_path)
@@ -58,7 +81,7 @@ def summarize_run(run: RunRef, settings: Settings, params: SummaryParams) -> lis
     texts, doc_ids = load_corpus_texts(settings, run)
     summaries = summarize_clusters(texts, emb, clustering["theme"], clustering["subtheme"],
                                    clustering["subtheme_theme"], top_n_nodes=params.top_n_nodes,
-                                   summarizers=params.summarizers)
+                                   summarizers=params.summarizers, encode=phrase_encoder(settings))
     records = []
     for s in summaries:
         record = summary_record(s, doc_ids)

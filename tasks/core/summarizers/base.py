@@ -8,7 +8,7 @@ every :class:`ClusterSummary` in the tree, in place. Plug-ins are registered onc
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -75,6 +75,9 @@ class SummaryContext:
     subtheme_theme: np.ndarray  # (S,) int64
     top_n_nodes: int = 5
     n_keyphrases: int = 8
+    #: The run's model (texts -> unit vectors), for summaries that compare phrases with passages by meaning;
+    #: None where no model is at hand (they fall back to word statistics).
+    encode: Callable[[list[str]], np.ndarray] | None = None
 
 
 @runtime_checkable

@@ -2,9 +2,11 @@
 
 Themes are scored against all other themes plus noise as its own class; subthemes against their
 siblings plus the parent's unassigned rest, so they say what sets them apart inside the theme.
-Fills ``keyphrases`` (``(phrase, score)``, best first, scores rounded to 6 decimals) and
-``header`` (top 2-3 phrases joined by ``" · "``). Clusters whose texts hold no usable words are
-left untouched (the pipeline names them after their text).
+Fills ``keyphrases`` (``(phrase, score)``, best first, scores rounded to 6 decimals) and ``header``: one
+short phrase from the cluster's own passages, picked by :mod:`.headers` (common words it does not own
+left out, siblings distinct, the candidate closest in meaning when the context has an encoder); the best
+keyphrase where no candidate qualifies. Clusters whose texts hold no usable words are left untouched (the
+pipeline names them after their text).
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import CountVectorizer
 
 from tasks.core.summarizers.base import ClusterSummary, SummaryContext, register_summarizer
+from tasks.core.summarizers.ctfidf import class_term_counts, ctfidf
+from tasks.core.summarizers.headers import CommonWords, header_key, name_group, phrase_vectors
 from tasks.core.summarizers.text import analyze_phrases
 
-__all__ = ["HEADER_SEP", "KeyphraseSummarizer", "ctfidf"]
+__all__ = ["KeyphraseSummarizer", "ctfidf"]
 
-HEADER_SEP = " · "
 # A bigram renames a higher-ranked unigram it contains only if it covers this share of the
 # unigram's occurrences in the cluster (see _dedupe_phrases).
 _ABSORB_SHARE = 0.1
@@ -34,34 +37,6 @@ def _doc_term_matrix(texts: Sequence[str]) -> tuple[sp.csr_matrix, np.ndarray]:
     except ValueError:  # empty vocabulary: every text is empty or stop words only
         return sp.csr_matrix((len(texts), 0), dtype=np.float32), np.array([], dtype=object)
     return x.tocsr(), vec.get_feature_names_out()
-
-
-def _class_term_counts(x: sp.csr_matrix, classes: np.ndarray, n_classes: int) -> sp.csr_matrix:
-    """Sum the rows of ``x`` per class (``classes[i] = -1`` rows are ignored)."""
-    rows = np.flatnonzero((classes >= 0) & (classes < n_classes))
-    indicator = sp.csr_matrix(
-        (np.ones(len(rows), dtype=np.float32), (classes[rows], rows)),
-        shape=(n_classes, x.shape[0]),
-    )
-    counts = (indicator @ x).tocsr()
-    counts.sum_duplicates()  # canonical form: sorted, unique column indices per row
-    return counts
-
-
-def ctfidf(counts: sp.spmatrix) -> sp.csr_matrix:
-    """Class-based TF-IDF of a ``(classes, terms)`` count matrix, as BERTopic computes it.
-
-    ``tf`` is each class's counts L1-normalised; ``idf = log(1 + A / f_t)`` where ``A`` is the
-    mean number of words per class and ``f_t`` the term's count over all classes. A term
-    spread over every class gets a low idf, one concentrated in a class a high one.
-    """
-    counts = sp.csr_matrix(counts, dtype=np.float64)  # small (classes x V) and sparse: no BLAS
-    term_freq = np.asarray(counts.sum(axis=0)).ravel()
-    avg_words = counts.sum() / max(counts.shape[0], 1)
-    idf = np.log1p(avg_words / np.maximum(term_freq, 1e-12))
-    row_sums = np.asarray(counts.sum(axis=1)).ravel()
-    tf = sp.diags(1.0 / np.maximum(row_sums, 1e-12)) @ counts
-    return (tf @ sp.diags(idf)).tocsr()
 
 
 def _norm_word(word: str) -> str:
@@ -112,14 +87,6 @@ def _top_phrases(scores: sp.csr_matrix, counts: sp.csr_matrix, vocab: np.ndarray
     return _dedupe_phrases(ranked)[:k]
 
 
-def _header_from_phrases(phrases: list[tuple[str, float]]) -> str:
-    """Top 2-3 phrases; the third only if it scores at least half the first."""
-    top = phrases[:3]
-    if len(top) == 3 and top[2][1] < 0.5 * top[0][1]:
-        top = top[:2]
-    return HEADER_SEP.join(p for p, _ in top)
-
-
 def _score_classes(
     nodes: list[ClusterSummary], x: sp.csr_matrix, classes: np.ndarray, vocab: np.ndarray, k: int, n: int
 ) -> None:
@@ -127,12 +94,12 @@ def _score_classes(
     against class ``len(nodes)`` (the contrast rows: noise or a theme's unassigned rest)."""
     # An empty contrast class would only drag the mean class length (and so the idf) down.
     n_classes = len(nodes) + int((classes == len(nodes)).any())
-    counts = _class_term_counts(x, classes, n_classes)
+    counts = class_term_counts(x, classes, n_classes)
     scores = ctfidf(counts)
     for i, node in enumerate(nodes):
         phrases = _top_phrases(scores[i], counts[i], vocab, k)
         node.keyphrases = phrases[:n]
-        node.header = _header_from_phrases(phrases)
+        node.header = phrases[0][0] if phrases else node.header  # until the header picker runs
 
 
 def _theme_classes(tree: list[ClusterSummary], n_rows: int) -> np.ndarray:
@@ -181,10 +148,28 @@ class KeyphraseSummarizer:
         x, vocab = _doc_term_matrix(ctx.texts)
         if x.shape[1] == 0:
             return  # no usable words anywhere; headers fall back to text
-        k = max(ctx.n_keyphrases, 3)  # the header needs up to 3 even when fewer are kept
-        _score_classes(tree, x, _theme_classes(tree, x.shape[0]), vocab, k, ctx.n_keyphrases)
+        k = max(ctx.n_keyphrases, 1)
+        classes = _theme_classes(tree, x.shape[0])
+        _score_classes(tree, x, classes, vocab, k, ctx.n_keyphrases)
         for node in tree:
             _score_children(node, x, vocab, k, ctx.n_keyphrases)
+        _name_tree(tree, ctx, CommonWords(x, vocab), np.flatnonzero(classes == len(tree)))
+
+
+def _name_tree(tree: list[ClusterSummary], ctx: SummaryContext, common: CommonWords, noise: np.ndarray) -> None:
+    """Phrase headers: themes told apart from each other and the noise, then each theme's subthemes from each
+    other and the theme's unassigned rest (never taking the theme's own header)."""
+    vectors = phrase_vectors(ctx.encode)
+    name_group(tree, noise, texts=ctx.texts, emb=ctx.emb, common=common, vectors=vectors)
+    for node in tree:
+        if len(node.children) == 1 and node.unassigned == 0:
+            node.children[0].header = node.header  # the only subtheme is the theme
+            continue
+        in_child = np.zeros(len(node.members), bool)
+        for child in node.children:
+            in_child[np.searchsorted(node.members, child.members)] = True
+        name_group(node.children, node.members[~in_child], texts=ctx.texts, emb=ctx.emb, common=common,
+                   vectors=vectors, taken={header_key(node.header)})
 
 
 register_summarizer(KeyphraseSummarizer())

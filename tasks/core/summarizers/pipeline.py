@@ -6,7 +6,7 @@ The input and output contract is in the package docstring (:mod:`tasks.core.summ
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -55,6 +55,7 @@ def summarize_clusters(
     top_n_nodes: int = 5,
     n_keyphrases: int = 8,
     summarizers: Sequence[str] = DEFAULT_SUMMARIZERS,
+    encode: Callable[[list[str]], np.ndarray] | None = None,
 ) -> list[ClusterSummary]:
     """Build the theme/subtheme tree and run the chosen summarizers over it.
 
@@ -67,6 +68,8 @@ def summarize_clusters(
         top_n_nodes: How many central chunks to keep per cluster (>= 0).
         n_keyphrases: How many keyphrases to keep per cluster (>= 0).
         summarizers: Registered summarizer names, applied in this order.
+        encode: The run's model (texts -> unit vectors), so headers can be picked by meaning; None falls back
+            to word statistics alone.
 
     Returns:
         Themes, largest first, with subthemes in ``children``; ``[]`` when there are no themes.
@@ -84,7 +87,7 @@ def summarize_clusters(
         raise ValueError(f"texts has {len(texts)} entries but theme has {len(theme)}")
     ctx = SummaryContext(
         texts=texts, emb=_validate_embeddings(emb, len(theme)), theme=theme, subtheme=subtheme,
-        subtheme_theme=subtheme_theme, top_n_nodes=top_n_nodes, n_keyphrases=n_keyphrases,
+        subtheme_theme=subtheme_theme, top_n_nodes=top_n_nodes, n_keyphrases=n_keyphrases, encode=encode,
     )
     tree = build_cluster_tree(theme, subtheme, subtheme_theme)
     for plugin in plugins:

@@ -14,6 +14,7 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 __all__ = [
     "STOP_WORDS",
+    "TOKEN_RE",
     "analyze_phrases",
     "collapse_whitespace",
     "first_nonempty",
@@ -41,7 +42,7 @@ _PARTICLES = frozenset({"up", "out", "off", "down"})
 
 # "Mostly letters": two or more letters, optionally followed by up to two digits ("mp3",
 # "covid19"). Numbers, ids, hashes with leading digits and snake_case identifiers never match.
-_TOKEN_RE = re.compile(r"(?u)\b[^\W\d_]{2,}\d{0,2}\b")
+TOKEN_RE = re.compile(r"(?u)\b[^\W\d_]{2,}\d{0,2}\b")
 # A sentence ends at . ! ? (optionally closed by a quote/bracket) followed by whitespace and
 # something that can start a sentence; requiring that start keeps "e.g. the" in one piece.
 _SENTENCE_END_RE = re.compile(r"(?<=[.!?])[\"')\]]?\s+(?=[\"'(\[]?[A-Z0-9])")
@@ -56,7 +57,7 @@ def analyze_phrases(text: str) -> list[str]:
     each other ("waiting for my card" -> "waiting card"); pairing only true neighbours keeps
     bigrams readable as names ("card arrival", "exchange rate").
     """
-    toks = _TOKEN_RE.findall(text.lower())
+    toks = TOKEN_RE.findall(text.lower())
     keep = [t not in STOP_WORDS for t in toks]
     grams = [t for t, k in zip(toks, keep, strict=True) if k]
     grams += [

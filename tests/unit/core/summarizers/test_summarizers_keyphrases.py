@@ -12,12 +12,13 @@ from tests.unit.core.summarizers.summarizers_fixtures import DIM, by_label, run,
 
 def test_headers_name_the_planted_topics(planted):
     themes = by_label(run(planted))
-    assert {"refund", "payment"} & set(themes[2].header.split())
-    assert {"password", "login"} & set(themes[1].header.split())
-    assert {"delivery", "shipping"} & set(themes[0].header.split())
+    assert {"refund", "payment"} & set(themes[2].header.lower().split())
+    assert {"password", "login"} & set(themes[1].header.lower().split())
+    assert {"delivery", "shipping"} & set(themes[0].header.lower().split())
     for node in themes.values():
-        assert 1 <= len(node.header.split(" · ")) <= 3
-        assert node.header.split(" · ")[0] == node.keyphrases[0][0]
+        assert 1 <= len(node.header.split()) <= 4 and "·" not in node.header, "one short phrase"
+        own_text = " ".join(planted["texts"][r] for r in node.members).lower()
+        assert node.header[0].isupper() and node.header.lower() in own_text, "a phrase from its own passages"
 
 
 def test_noise_words_do_not_name_themes(planted):
@@ -29,8 +30,8 @@ def test_noise_words_do_not_name_themes(planted):
 def test_subtheme_keyphrases_say_what_sets_them_apart(planted):
     payments = by_label(run(planted))[2]
     refunds, declined = payments.children
-    assert "refund" in refunds.header and "declined" not in refunds.header
-    assert "declined" in declined.header and "refund" not in declined.header
+    assert "refund" in refunds.header.lower() and "declined" not in refunds.header.lower()
+    assert "declined" in declined.header.lower() and "refund" not in declined.header.lower()
     assert refunds.keyphrases != payments.keyphrases
     assert refunds.header != payments.header and declined.header != payments.header
 
@@ -66,7 +67,7 @@ def test_n_keyphrases_larger_than_vocabulary_and_zero():
     assert [p for p, _ in tree[0].keyphrases] == ["alpha beta"]  # unigrams absorbed
     assert [p for p, _ in tree[1].keyphrases] == ["gamma"]
     tree = themes_only(texts, emb, theme, n_keyphrases=0)
-    assert tree[0].keyphrases == [] and tree[0].header == "alpha beta"
+    assert tree[0].keyphrases == [] and tree[0].header == "Alpha beta"
 
 
 def test_only_subtheme_of_a_theme_inherits_the_theme_phrases(planted):
@@ -82,4 +83,30 @@ def test_identical_texts_name_their_theme():
     texts = ["Password reset please"] * 4 + ["Parcel delivery late"] * 3
     emb = unit(np.repeat(np.eye(2, DIM), [4, 3], axis=0))
     tree = themes_only(texts, emb, [0] * 4 + [1] * 3)
-    assert "password" in tree[0].header and "delivery" in tree[1].header
+    assert "password" in tree[0].header.lower() and "delivery" in tree[1].header.lower()
+
+
+def test_words_every_theme_uses_never_head_a_theme():
+    topics = {0: "garage ashes valley wilson", 1: "party lawn orchestra champagne",
+              2: "letter memory louisville soldier"}
+    texts, labels = [], []
+    for label, words in topics.items():
+        for i in range(8):
+            # "said" and "gatsby" are in every passage and far more frequent than any topic word.
+            texts.append(f"Gatsby said, and said again, {words.split()[i % 4]} {words.split()[(i + 1) % 4]}; "
+                         "Gatsby said it twice.")
+            labels.append(label)
+    emb = unit(np.repeat(np.eye(3, DIM), 8, axis=0))
+    for node in themes_only(texts, emb, labels):
+        words = set(node.header.lower().split())
+        assert not {"said", "gatsby"} & words, node.header
+        assert words & set(topics[node.label].split()), node.header
+
+
+def test_sibling_themes_never_share_a_header():
+    # Two themes whose best phrase is the same: the smaller one takes its next best.
+    texts = ["refund request bank"] * 6 + ["refund request shop"] * 4 + ["parcel delivery late"] * 5
+    emb = unit(np.repeat(np.eye(3, DIM), [6, 4, 5], axis=0))
+    tree = themes_only(texts, emb, [0] * 6 + [1] * 4 + [2] * 5)
+    headers = [node.header.lower() for node in tree]
+    assert len(set(headers)) == len(headers), headers

@@ -1,0 +1,182 @@
+"""Theme headers, old recipe against new, in one run: do they name what a person would name?
+
+    .venv/bin/python bench/headers.py --corpus ../shared/corpora/banking77/data.jsonl \\
+        [--corpus ../shared/corpora/20newsgroups/data.jsonl:1000] [--text ../shared/corpora/gatsby/gatsby.txt]
+
+For each corpus the vectors (all-MiniLM-L6-v2, cached like ``bench/cluster.py``) are clustered at the run
+defaults (the clustering space and all), summarised once by the ``keyphrases`` plug-in, and each theme gets
+two headers from the same keyphrases:
+
+* ``old``: the recipe before phrase headers: the top two or three keyphrases joined by " · " (the third only
+  when it scores at least half the first);
+* ``new``: the published header: one phrase of one to four words from the theme's central passages, picked by
+  meaning (closest to the theme's centroid) from c-TF-IDF's shortlist, without corpus-common words the theme
+  does not own, distinct from its siblings' (``tasks/core/summarizers/headers.py``).
+
+Figures per corpus and recipe:
+
+* ``label cosine`` (labelled corpora): mean cosine, in the model's space, between each theme's header and the
+  name of its majority label (``card_arrival`` -> "card arrival"), over the themes;
+* ``common-word headers``: themes whose header holds one of the corpus's 30 most frequent content words
+  although the theme uses it less than 3x as often as the corpus (the issue's rule);
+* ``sibling clashes``: pairs of sibling themes or subthemes with the same header.
+
+``--text`` takes a plain-text file (a novel) and cuts it into chunks the way the pipeline does (``--chunk-size``
+model tokens, default the run default). It has no labels, so only the last two figures and the headers are
+printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import re
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from cluster import load_corpus
+
+from tasks.core.clustering import cluster_embeddings, clustering_space, recommended_k
+from tasks.core.knn_graph import build_knn_graph
+from tasks.core.summarizers import iter_clusters, summarize_clusters
+from tasks.core.summarizers.headers import COMMON_RATE_RATIO, COMMON_WORDS
+from tasks.core.summarizers.text import analyze_phrases
+from tasks.infra.params import RunParams
+
+
+def old_header(keyphrases: list[tuple[str, float]]) -> str:
+    """The header recipe before phrase headers (top 2-3 keyphrases)."""
+    top = keyphrases[:3]
+    if len(top) == 3 and top[2][1] < 0.5 * top[0][1]:
+        top = top[:2]
+    return " · ".join(p for p, _ in top)
+
+
+def text_chunks(path: Path, size: int, overlap: int) -> list[str]:
+    """A plain-text file cut into chunks as the chunk stage cuts it (model tokens)."""
+    from tasks.core.chunking import chunk_document, token_span_finder
+    from tasks.core.embedding.identity import tokenizer_file
+
+    text = path.read_text(encoding="utf-8")
+    finder = token_span_finder(tokenizer_file("all-MiniLM-L6-v2"))
+    return [text[a:b] for a, b in chunk_document(text, finder([text])[0], size=size, overlap=overlap, unit="tokens")]
+
+
+@functools.cache
+def encoder():
+    """The packaged model, loaded once."""
+    from tasks.core.embedding.engines import load_encoder
+
+    return load_encoder("all-MiniLM-L6-v2", backend="st-fp32")
+
+
+def embed(texts: list[str]) -> np.ndarray:
+    """Unit vectors of texts with the packaged model."""
+    return np.asarray(encoder()(texts), np.float32)
+
+
+def cluster(emb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Themes and subthemes at the run defaults."""
+    p = RunParams()
+    x = clustering_space(emb, p.geometry)
+    graph = build_knn_graph(x, min(recommended_k(p.min_cluster_size, p.min_samples, len(x)), len(x) - 1))
+    c = cluster_embeddings(x, graph, min_cluster_size=p.min_cluster_size, min_subcluster_size=p.min_subcluster_size,
+                           resolution=p.resolution, subtheme_resolution=p.subtheme_resolution)
+    return c.theme, c.subtheme, c.subtheme_theme
+
+
+def common_violations(texts: list[str], tree: list, headers: dict[str, str]) -> int:
+    """Themes whose header holds a corpus-common word the theme does not own (see the module docstring)."""
+    words = [Counter(w for w in analyze_phrases(t) if " " not in w) for t in texts]
+    corpus = sum(words, Counter())
+    total = sum(corpus.values())
+    common = {w for w, _ in corpus.most_common(COMMON_WORDS)}
+    bad = 0
+    for node in tree:
+        own = sum((words[i] for i in node.members), Counter())
+        own_total = max(sum(own.values()), 1)
+        for w in set(re.findall(r"[a-z0-9]+", headers[node.cluster_id].lower())) & common:
+            if own[w] / own_total < COMMON_RATE_RATIO * corpus[w] / total:
+                bad += 1
+                break
+    return bad
+
+
+def sibling_clashes(tree: list, headers: dict[str, str]) -> int:
+    """Pairs of siblings with the same header."""
+    groups = [tree] + [node.children for node in tree]
+    clashes = 0
+    for group in groups:
+        seen = Counter(headers[n.cluster_id].lower() for n in group)
+        clashes += sum(c * (c - 1) // 2 for c in seen.values())
+    return clashes
+
+
+def label_cosine(tree: list, labels: np.ndarray, headers: dict[str, str]) -> float:
+    """Mean cosine between each theme's header and its majority label's name."""
+    names = [Counter(labels[node.members]).most_common(1)[0][0].replace("_", " ").replace(".", " ")
+             for node in tree]
+    h = embed([headers[node.cluster_id] for node in tree])
+    n = embed(names)
+    return float(np.mean(np.sum(h * n, axis=1)))
+
+
+def report(name: str, texts: list[str], emb: np.ndarray, labels: np.ndarray | None, show: int) -> dict:
+    """Cluster, summarise and score one corpus; print its table rows."""
+    theme, sub, sub_theme = cluster(emb)
+    tree = summarize_clusters(texts, emb, theme, sub, sub_theme, summarizers=["keyphrases", "exemplars"],
+                              encode=embed)
+    new = {node.cluster_id: node.header for node in iter_clusters(tree)}
+    old = {node.cluster_id: old_header(node.keyphrases) or node.header for node in iter_clusters(tree)}
+    out = {"corpus": name, "chunks": len(texts), "themes": len(tree),
+           "subthemes": sum(len(node.children) for node in tree)}
+    for recipe, headers in (("old", old), ("new", new)):
+        out[recipe] = {"common_word_headers": common_violations(texts, tree, headers),
+                       "sibling_clashes": sibling_clashes(tree, headers)}
+        if labels is not None:
+            out[recipe]["label_cosine"] = round(label_cosine(tree, labels, headers), 4)
+    print(json.dumps(out))
+    for node in tree[:show]:
+        print(f"  {node.size:>6}  {new[node.cluster_id]!r:<34} (old: {old[node.cluster_id]})")
+        for child in node.children:
+            print(f"  {child.size:>6}    · {new[child.cluster_id]!r:<30} (old: {old[child.cluster_id]})")
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--corpus", action="append", default=[], help="PATH[:MAX_CHARS] of a labelled JSON-lines file")
+    p.add_argument("--text", action="append", default=[], type=Path, help="a plain-text file (no labels)")
+    p.add_argument("--chunk-size", type=int, default=RunParams().chunk_size)
+    p.add_argument("--chunk-overlap", type=int, default=RunParams().chunk_overlap)
+    p.add_argument("--cache-dir", type=Path, default=Path("/tmp/themesift-scratch"))
+    p.add_argument("--show", type=int, default=12, help="themes whose headers are printed")
+    args = p.parse_args()
+    for spec in args.corpus:
+        path = Path(spec.partition(":")[0])
+        if not path.is_file():
+            print(f"{path}: absent, skipped", file=sys.stderr)
+            continue
+        name, emb, labels = load_corpus(spec, args.cache_dir)
+        chars = int(spec.partition(":")[2] or 0)
+        texts = [json.loads(line)["text"] for line in path.open(encoding="utf-8")]
+        report(name, [t[:chars] if chars else t for t in texts], emb, labels, args.show)
+    for path in args.text:
+        if not path.is_file():
+            print(f"{path}: absent, skipped", file=sys.stderr)
+            continue
+        texts = text_chunks(path, args.chunk_size, args.chunk_overlap)
+        report(f"{path.name} ({args.chunk_size} tokens)", texts, embed(texts), None, args.show)
+
+
+if __name__ == "__main__":
+    main()

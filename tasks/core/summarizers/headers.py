@@ -1,0 +1,257 @@
+"""Headers a person would write: one short phrase taken from the cluster's own passages ("Card arrival",
+"Mrs. Wilson", "Exchange rate"), never a list of tokens.
+
+How a header is chosen, for a group of siblings (the themes, or the subthemes of one theme):
+
+1. **Candidates**: the n-grams of one to :data:`MAX_WORDS` adjacent words (stop words may sit inside, never at
+   either end: "change of address") in each sibling's most central passages (at most
+   :data:`SAMPLE_CHARS` characters of them), ranked by c-TF-IDF against the other siblings and the group's
+   contrast rows (noise, or the theme's unassigned rest); the :data:`SHORTLIST` best that occur in two passages
+   or more (one when nothing does) are the shortlist.
+2. **Common words**: a phrase holding one of the corpus's :data:`COMMON_WORDS` most frequent content words is
+   out unless the cluster uses that word at least :data:`COMMON_RATE_RATIO` times as often as the corpus does: in
+   a novel "said" and the protagonist are in every chapter, in one bank's tickets "card" is everywhere.
+3. **Siblings**: a phrase a larger sibling (or, for a subtheme, its theme) already took is out.
+4. **Meaning**: of what is left, the phrase whose embedding (the run's model) is closest to the cluster's
+   centroid wins (KeyBERT's idea, on c-TF-IDF's shortlist); without an encoder, the best-ranked one.
+
+The phrase is written as the passages write it most often ("Mrs. Wilson", "ATM"), first letter capitalised.
+A cluster whose shortlist is empty keeps the header it had.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.feature_extraction.text import CountVectorizer
+
+from tasks.core.summarizers.base import ClusterSummary
+from tasks.core.summarizers.ctfidf import ctfidf
+from tasks.core.summarizers.text import STOP_WORDS, TOKEN_RE
+from tasks.infra.errors import ModelError
+
+__all__ = [
+    "COMMON_RATE_RATIO", "COMMON_WORDS", "MAX_WORDS", "CommonWords", "header_key", "name_group", "phrase_grams",
+    "phrase_vectors",
+]
+
+#: Longest header, in words.
+MAX_WORDS = 4
+#: How many of the corpus's most frequent content words count as common (see the module docstring).
+COMMON_WORDS = 30
+#: A common word may be in a cluster's header if the cluster uses it at least this many times as often as the corpus.
+COMMON_RATE_RATIO = 3.0
+#: Candidates per cluster that go on to the meaning test.
+SHORTLIST = 60
+#: Characters of central passages per cluster that candidates are drawn from (bounds the cost on long texts).
+SAMPLE_CHARS = 40_000
+_SAMPLE_MAX_ROWS = 512
+_CONTAINED_SHARE = 0.8
+_TITLES = frozenset({"mr", "mrs", "ms", "dr", "st", "jr", "sr", "prof", "gen", "col", "capt", "rev"})
+
+Encode = Callable[[list[str]], np.ndarray]
+
+
+def phrase_grams(text: str) -> list[str]:
+    """The lower-cased n-grams of 1..MAX_WORDS adjacent tokens that neither start nor end with a stop word and
+    do not run across punctuation ("cash back? the atm"), a contraction ("hasn't arrived") or a number; a
+    hyphen ("top-up") and the full stop of a title ("Mrs. Wilson") do not break a phrase."""
+    out = []
+    for run in _phrase_runs(text.lower()):
+        stop = [t in STOP_WORDS for t in run]
+        for i, first in enumerate(run):
+            if stop[i]:
+                continue
+            out.append(first)
+            out.extend(" ".join(run[i : j + 1]) for j in range(i + 1, min(i + MAX_WORDS, len(run))) if not stop[j])
+    return out
+
+
+def _phrase_runs(text: str) -> list[list[str]]:
+    """The text's tokens, cut into runs wherever the gap between two tokens breaks a phrase."""
+    runs: list[list[str]] = [[]]
+    end = 0
+    for m in TOKEN_RE.finditer(text):
+        gap = text[end : m.start()]
+        joined = "\n\n" not in gap and (not gap.strip(" \t\r\n-")
+                                         or (gap.strip() == "." and bool(runs[-1]) and runs[-1][-1] in _TITLES))
+        if runs[-1] and not joined:
+            runs.append([])
+        runs[-1].append(m.group(0))
+        end = m.end()
+    return [r for r in runs if r]
+
+
+class CommonWords:
+    """The corpus's :data:`COMMON_WORDS` most frequent content words and each row's count of them.
+
+    Built from the keyphrase summarizer's document-term matrix (all rows; unigram columns are the words).
+    """
+
+    def __init__(self, x: sp.csr_matrix, vocab: np.ndarray) -> None:
+        single = np.flatnonzero([" " not in str(v) for v in vocab])
+        totals = np.asarray(x[:, single].sum(axis=0)).ravel()
+        top = single[np.argsort(-totals, kind="stable")[:COMMON_WORDS]]
+        self.words = [str(vocab[i]) for i in top]
+        self._row_counts = x[:, top].tocsr()  # (n, COMMON_WORDS)
+        self._row_words = np.asarray(x[:, single].sum(axis=1)).ravel()  # content words per row
+        corpus_words = max(float(self._row_words.sum()), 1.0)
+        self._corpus_rate = np.asarray(self._row_counts.sum(axis=0)).ravel() / corpus_words
+
+    def banned(self, rows: np.ndarray) -> frozenset[str]:
+        """The common words that the cluster made of ``rows`` does not use often enough to be named after."""
+        own_words = max(float(self._row_words[rows].sum()), 1.0)
+        own_rate = np.asarray(self._row_counts[rows].sum(axis=0)).ravel() / own_words
+        keep = own_rate >= COMMON_RATE_RATIO * self._corpus_rate
+        return frozenset(w for w, ok in zip(self.words, keep, strict=True) if not ok)
+
+
+def _central_sample(emb: np.ndarray, texts: Sequence[str], rows: np.ndarray) -> np.ndarray:
+    """The cluster's most central rows, up to :data:`SAMPLE_CHARS` characters of text."""
+    centroid = emb[rows].mean(axis=0)
+    order = rows[np.argsort(-(emb[rows] @ centroid), kind="stable")][:_SAMPLE_MAX_ROWS]
+    chars = np.cumsum([len(texts[r] or "") for r in order])
+    return order[: max(1, int(np.searchsorted(chars, SAMPLE_CHARS)))]
+
+
+def _spread_sample(texts: Sequence[str], rows: np.ndarray) -> np.ndarray:
+    """Evenly spaced contrast rows (noise, a theme's rest), up to :data:`SAMPLE_CHARS` characters."""
+    mean_chars = max(1.0, float(np.mean([len(texts[r] or "") for r in rows[:200]])))
+    take = int(min(len(rows), _SAMPLE_MAX_ROWS, max(1, SAMPLE_CHARS // mean_chars)))
+    return rows[np.linspace(0, len(rows) - 1, take).astype(np.int64)] if take else rows[:0]
+
+
+def _shortlists(texts: list[str], classes: np.ndarray, n_nodes: int) -> list[list[str]]:
+    """Per node class ``0..n_nodes-1``: its best candidates by c-TF-IDF against every other class."""
+    vec = CountVectorizer(analyzer=phrase_grams, dtype=np.float32)
+    try:
+        x = vec.fit_transform(texts).tocsr()
+    except ValueError:  # no usable words in any sampled passage
+        return [[] for _ in range(n_nodes)]
+    vocab = vec.get_feature_names_out()
+    n_classes = int(classes.max()) + 1
+    indicator = sp.csr_matrix((np.ones(len(classes), np.float32), (classes, np.arange(len(classes)))),
+                              shape=(n_classes, len(classes)))
+    scores = ctfidf(indicator @ x).tocsr()
+    passages = (indicator @ (x > 0).astype(np.float32)).tocsr()  # in how many passages of the class
+    out = []
+    for c in range(n_nodes):
+        row = scores[c].toarray().ravel()
+        seen = passages[c].toarray().ravel()
+        ok = (row > 0) & (seen >= min(2.0, float(seen.max(initial=0.0))))
+        idx = np.flatnonzero(ok)
+        idx = idx[np.lexsort((idx, -row[idx]))][: 2 * SHORTLIST]
+        out.append(_drop_contained([str(vocab[i]) for i in idx], seen[idx])[:SHORTLIST])
+    return out
+
+
+def _drop_contained(phrases: list[str], seen: np.ndarray) -> list[str]:
+    """Drop a phrase that a longer candidate holds nearly every time it occurs ("wilson" when the passages
+    say "mrs wilson" :data:`_CONTAINED_SHARE` of the time): the longer one names the same thing better."""
+    padded = [f" {p} " for p in phrases]
+    keep = []
+    for i, p in enumerate(padded):
+        held = any(j != i and len(q) > len(p) and p in q and seen[j] >= _CONTAINED_SHARE * seen[i]
+                   for j, q in enumerate(padded))
+        if not held:
+            keep.append(phrases[i])
+    return keep
+
+
+def _surface(phrase: str, texts: list[str]) -> str:
+    """The phrase as the passages write it most often ("mrs wilson" -> "Mrs. Wilson"), first letter upper."""
+    pattern = re.compile(r"\b" + r"\.?\s{0,2}-?".join(map(re.escape, phrase.split())) + r"\b", re.IGNORECASE)
+    forms = Counter(m.group(0) for t in texts for m in pattern.finditer(t))
+    best = forms.most_common(1)[0][0] if forms else phrase
+    best = re.sub(r"\s+", " ", best)
+    return best[:1].upper() + best[1:]
+
+
+class _PhraseVectors:
+    """Phrase embeddings, computed once per phrase across groups; without a model (none given, or it failed to
+    load) there are none and headers fall back to the c-TF-IDF ranking."""
+
+    def __init__(self, encode: Encode | None) -> None:
+        self.encode = encode
+        self._cache: dict[str, np.ndarray] = {}
+
+    def similarity(self, phrases: list[str], centroid: np.ndarray) -> np.ndarray | None:
+        """Cosine of each phrase to ``centroid`` (a unit vector), or None without a model."""
+        todo = [p for p in dict.fromkeys(phrases) if p not in self._cache]
+        if todo and self.encode is not None:
+            try:
+                self._cache.update(zip(todo, np.asarray(self.encode(todo), np.float32), strict=True))
+            except ModelError:  # the caller logged why; word statistics from here on
+                self.encode = None
+        if self.encode is None:
+            return None
+        return np.stack([self._cache[p] for p in phrases]) @ centroid
+
+
+def header_key(header: str) -> str:
+    """How headers compare: their words, lower case, crudely stemmed ("Mrs. Wilson" and "mrs wilson" are the
+    same header, and so are "Encoding", "Encodings" and "Encoded")."""
+    words = TOKEN_RE.findall(header.lower())
+    return " ".join(_stem(w) for w in words) or header.strip().lower()
+
+
+def _stem(word: str) -> str:
+    """The word without a plural or verb ending ("encodings" -> "encod", "transfers" -> "transfer")."""
+    for suffix in ("ings", "ing", "ed", "es", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 4 and not word.endswith(("ss", "us", "is")):
+            return word[: -len(suffix)]
+    return word
+
+
+def _pick(shortlist: list[str], banned: frozenset[str], taken: set[str], centroid: np.ndarray,
+          vectors: _PhraseVectors) -> str | None:
+    """The usable candidate closest to the centroid (or the best-ranked one without a model). Where every
+    candidate holds a banned common word (a tiny corpus, where every word is common), the rule is waived
+    rather than leave the cluster a list of tokens."""
+    free = [p for p in shortlist if header_key(p) not in taken]
+    usable = [p for p in free if not banned.intersection(p.split())] or free
+    if not usable:
+        return None
+    sims = vectors.similarity(usable, centroid)
+    return usable[0] if sims is None else usable[int(np.argmax(sims))]
+
+
+def name_group(nodes: list[ClusterSummary], contrast: np.ndarray, *, texts: Sequence[str], emb: np.ndarray,
+               common: CommonWords, vectors: _PhraseVectors | Encode | None, taken: set[str] | None = None) -> None:
+    """Give each of ``nodes`` (siblings, largest first) a phrase header, in place (see the module docstring).
+
+    Args:
+        nodes: Sibling clusters, largest first; a larger one picks first.
+        contrast: Rows the siblings are told apart from besides each other (noise, a theme's rest); may be empty.
+        texts, emb: The chunk texts and unit vectors.
+        common: The corpus's common words.
+        vectors: An encoder (texts -> unit vectors, the run's model), a shared phrase cache, or None.
+        taken: Header keys (`header_key`) the siblings may not use, e.g. their theme's; updated with theirs.
+    """
+    if not nodes:
+        return
+    if not isinstance(vectors, _PhraseVectors):
+        vectors = _PhraseVectors(vectors)
+    taken = set() if taken is None else taken
+    samples = [_central_sample(emb, texts, node.members) for node in nodes]
+    if len(contrast):
+        samples.append(_spread_sample(texts, contrast))
+    classes = np.repeat(np.arange(len(samples)), [len(s) for s in samples])
+    sample_texts = [texts[r] or "" for s in samples for r in s]
+    for node, shortlist, rows in zip(nodes, _shortlists(sample_texts, classes, len(nodes)), samples, strict=False):
+        centroid = emb[node.members].mean(axis=0)
+        centroid /= max(float(np.linalg.norm(centroid)), 1e-12)
+        phrase = _pick(shortlist, common.banned(node.members), taken, centroid, vectors)
+        if phrase is not None:
+            node.header = _surface(phrase, [texts[r] or "" for r in rows])
+        if node.header:
+            taken.add(header_key(node.header))
+
+
+def phrase_vectors(encode: Encode | None) -> _PhraseVectors:
+    """A phrase-embedding cache to share between :func:`name_group` calls of one run."""
+    return _PhraseVectors(encode)
