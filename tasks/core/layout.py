@@ -101,7 +101,7 @@ def _layout_centres(centroids: np.ndarray, radii: np.ndarray, rng: np.random.Gen
     return pos
 
 
-def _normalise(coords: np.ndarray) -> np.ndarray:
+def normalise_coords(coords: np.ndarray) -> np.ndarray:
     """Centre on the bounding box and scale the longer side to [-1, 1]; float32."""
     lo, hi = coords.min(axis=0), coords.max(axis=0)
     span = float((hi - lo).max())
@@ -136,7 +136,7 @@ def project_embeddings(emb: np.ndarray, theme: np.ndarray, *, seed: int = 0) -> 
     if len(labels) == 0:
         centred = emb - emb.mean(axis=0)
         local = centred @ _top2_directions(centred, rng)
-        return _normalise(_squash(local, float(np.sqrt((local**2).sum(axis=1).mean())) or 1.0))
+        return normalise_coords(_squash(local, float(np.sqrt((local**2).sum(axis=1).mean())) or 1.0))
 
     members = [np.flatnonzero(theme == t) for t in labels]
     centroids = np.stack([emb[rows].mean(axis=0) for rows in members]).astype(np.float32)
@@ -168,4 +168,4 @@ def project_embeddings(emb: np.ndarray, theme: np.ndarray, *, seed: int = 0) -> 
             unit /= np.maximum(np.linalg.norm(unit, axis=1, keepdims=True), 1e-12)
             ring = 0.95 + (NOISE_HALO - 0.95) * rng.random((len(strays), 1))
             coords[strays] = centres[j] + radii[j] * unit * ring
-    return _normalise(coords)
+    return normalise_coords(coords)
