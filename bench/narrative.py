@@ -1,4 +1,5 @@
-"""Themes in one long narrative text (the Telnyx tutorial's Gatsby), raw against centred geometry, in one run.
+"""Themes in one long narrative text (the Telnyx tutorial's Gatsby): raw, centred, and the defaults (centred,
+each chunk read with its neighbours), in one run.
 
     .venv/bin/python bench/narrative.py --text ../shared/corpora/gatsby/gatsby.txt \\
         [--chunk-size 240 --chunk-size 128] [--sizes 25/5 --sizes 50/10] [--passages]
@@ -6,11 +7,12 @@
 The file is cut into chunks exactly as the chunk stage cuts one document (model tokens, the run's overlap
 unless ``--chunk-overlap``), embedded once per chunk size with the packaged model (st-fp32, cached in
 ``--cache-dir``), and clustered at each ``min_cluster_size/min_subcluster_size`` pair with
-``geometry="raw"`` (the vectors as embedded) and ``geometry="centered"`` (the corpus's common direction
-removed; what the default ``auto`` picks for a text whose chunks share a mean cosine of 0.1 or more, printed
-as ``mean_cosine``), everything else at the run defaults. Printed per setting: themes, their sizes,
-subthemes per theme, noise, and whether the whole corpus came out as one theme; with ``--passages`` the
-start of each theme's most central passage (cosine to its centroid in the embedded space).
+three variants, everything else at the run defaults: ``raw`` (the vectors as embedded, each chunk alone),
+``centered`` (the corpus's common direction removed, chunks alone; what ``auto`` picks for a text whose chunks
+share a mean cosine of 0.1 or more, printed as ``mean_cosine``) and ``default`` (``auto`` geometry and each
+chunk read with the chunks before and after it, ``context_weight`` at its default). Printed per setting:
+themes, their sizes, subthemes per theme, noise, and whether the whole corpus came out as one theme; with
+``--passages`` the start of each theme's most central passage (cosine to its centroid in the embedded space).
 """
 
 from __future__ import annotations
@@ -28,7 +30,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tasks.core.chunking import chunk_document, token_span_finder
-from tasks.core.clustering import cluster_embeddings, clustering_space, mean_pairwise_cosine, recommended_k
+from tasks.core.clustering import (
+    cluster_embeddings,
+    clustering_space,
+    mean_pairwise_cosine,
+    recommended_k,
+    with_document_context,
+)
 from tasks.core.embedding.engines import load_encoder
 from tasks.core.embedding.identity import tokenizer_file
 from tasks.core.knn_graph import build_knn_graph
@@ -53,10 +61,15 @@ def embedded(chunks: list[str], cache_dir: Path) -> np.ndarray:
     return np.load(path)
 
 
-def cluster(emb: np.ndarray, mcs: int, mss: int, geometry: str) -> dict:
-    """Themes, subthemes and noise at the run defaults but for the sizes and the geometry."""
-    p = RunParams(min_cluster_size=mcs, min_subcluster_size=mss, geometry=geometry)
-    x = clustering_space(emb, p.geometry)
+VARIANTS = {"raw": {"geometry": "raw", "context_weight": 0.0},
+            "centered": {"geometry": "centered", "context_weight": 0.0}, "default": {}}
+
+
+def cluster(emb: np.ndarray, mcs: int, mss: int, variant: str) -> dict:
+    """Themes, subthemes and noise at the run defaults but for the sizes and the variant's settings."""
+    p = RunParams(min_cluster_size=mcs, min_subcluster_size=mss, **VARIANTS[variant])
+    in_order = np.arange(len(emb))  # one document, chunks in reading order
+    x = clustering_space(with_document_context(emb, np.zeros(len(emb)), in_order, p.context_weight), p.geometry)
     graph = build_knn_graph(x, min(recommended_k(mcs, p.min_samples, len(x)), len(x) - 1))
     c = cluster_embeddings(x, graph, min_cluster_size=mcs, min_subcluster_size=mss, min_samples=p.min_samples,
                            resolution=p.resolution, subtheme_resolution=p.subtheme_resolution)
@@ -92,12 +105,12 @@ def main() -> None:
         emb = embedded(chunks, args.cache_dir)
         for pair in args.sizes or [f"{defaults.min_cluster_size}/{defaults.min_subcluster_size}"]:
             mcs, mss = (int(v) for v in pair.split("/"))
-            for geometry in ("raw", "centered"):
-                out = cluster(emb, mcs, mss, geometry)
+            for variant in VARIANTS:
+                out = cluster(emb, mcs, mss, variant)
                 labels = out.pop("labels")
                 print(json.dumps({"text": args.text.name, "chunk_size": size, "chunks": len(chunks),
                                   "mean_cosine": round(mean_pairwise_cosine(emb), 3),
-                                  "min_cluster_size": mcs, "min_subcluster_size": mss, "geometry": geometry, **out}))
+                                  "min_cluster_size": mcs, "min_subcluster_size": mss, "variant": variant, **out}))
                 if args.passages:
                     for t in range(out["themes"]):
                         print(f"    theme {t} ({out['sizes'][t]}): "

@@ -19,7 +19,7 @@ from tasks.infra.params import ClusterParams
 from tasks.infra.runs import RunRef
 from tasks.infra.settings import Settings
 from tasks.infra.stage import stage_logger, stage_task, stopwatch
-from tasks.knn import load_graph
+from tasks.knn import contextual_vectors, load_graph
 
 
 def clustering_facts(result: Clustering) -> dict:
@@ -43,7 +43,7 @@ def previous_themes(run: RunRef, settings: Settings) -> np.ndarray | None:
 
 def cluster_run(run: RunRef, settings: Settings, params: ClusterParams) -> Clustering:
     """Cluster a run's vectors over its graph, steered by the previous run's themes when ``stickiness`` > 0."""
-    embedded = np.load(run.embeddings_path)
+    embedded = contextual_vectors(run, params.context_weight)
     mean_cosine = mean_pairwise_cosine(embedded)
     space = resolve_geometry(embedded, params.geometry)
     emb = clustering_space(embedded, space)  # the space the knn stage used

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pyarrow.parquet as pq
 
-from tasks.core.clustering import clustering_space, recommended_k
+from tasks.core.clustering import clustering_space, recommended_k, with_document_context
 from tasks.core.knn_graph import KnnGraph, build_knn_graph
 from tasks.infra.params import GraphParams
 from tasks.infra.runs import RunRef
@@ -15,6 +16,14 @@ def knn_size(params: GraphParams, n: int) -> int:
     """Neighbours per chunk for this run: the parameter, else what the clustering recommends (< n)."""
     k = params.knn_k or recommended_k(params.min_cluster_size, params.min_samples, n)
     return max(1, min(k, n - 1)) if n > 1 else 1
+
+
+def contextual_vectors(run: RunRef, context_weight: float) -> np.ndarray:
+    """The run's vectors with each chunk read with its document neighbours (``context_weight``); the graph and
+    the clustering compare these, in the clustering space."""
+    corpus = pq.read_table(run.corpus_path, columns=["doc_id", "char_start"])
+    return with_document_context(np.load(run.embeddings_path), corpus.column("doc_id").to_numpy(),
+                                 corpus.column("char_start").to_numpy(), context_weight)
 
 
 def load_graph(run: RunRef) -> KnnGraph:
@@ -28,7 +37,7 @@ def knn_task(run: RunRef, params: GraphParams) -> dict:
     """Build the FAISS kNN graph over the corpus's vectors (in the clustering space) and keep it in scratch."""
     log = stage_logger()
     with stopwatch() as timing:
-        emb = clustering_space(np.load(run.embeddings_path), params.geometry)
+        emb = clustering_space(contextual_vectors(run, params.context_weight), params.geometry)
         k = knn_size(params, len(emb))
         graph = build_knn_graph(emb, k, seed=params.seed)
         np.savez(run.graph_path, indices=graph.indices, distances=graph.distances)

@@ -42,6 +42,11 @@ class RunParams(BaseModel):
         "corpus's common direction first (themes come out in homogeneous corpora: a novel, one product's tickets); "
         "`raw` compares the vectors as embedded; `auto` centres when chunks share a mean cosine of 0.1 or more.",
     )
+    context_weight: float = Field(
+        0.5, ge=0, le=4, description="For the graph and the clustering, each chunk of a long document is read with "
+        "the chunks before and after it, each at this weight (0: every chunk alone). One-chunk documents are "
+        "unaffected.",
+    )
     min_cluster_size: int = Field(25, ge=2, description="Smallest theme, in chunks.")
     min_subcluster_size: int = Field(5, ge=2, description="Smallest subtheme inside a theme, in chunks.")
     min_samples: int | None = Field(
@@ -142,6 +147,7 @@ class GraphParams:
     """What the knn stage reads: the graph size follows the cluster sizes unless ``knn_k`` is set."""
 
     geometry: str
+    context_weight: float
     knn_k: int | None
     min_cluster_size: int
     min_samples: int | None
@@ -153,6 +159,7 @@ class ClusterParams:
     """What the cluster stage reads."""
 
     geometry: str
+    context_weight: float
     min_cluster_size: int
     min_subcluster_size: int
     min_samples: int | None

@@ -104,6 +104,7 @@ One concern each; imports only point down this list (and to ``tasks.core.knn_gra
 ``tasks.infra.machine``), never to a stage module:
 
 * ``contract``: :class:`Clustering`, the tuning constants, parameter and input checks, :func:`recommended_k`.
+* ``context``: step 0a, each chunk read with its neighbours in the same document (long documents only).
 * ``space``: step 0, the vectors the graph and the clustering compare (the corpus's common direction
   removed by default).
 * ``geometry``: steps 1-2 (kernel scale, transition matrix, smoothing, re-ranking).
@@ -116,6 +117,7 @@ One concern each; imports only point down this list (and to ``tasks.core.knn_gra
 The names below (``__all__``) are the package's API; the modules' other names are its internals.
 """
 
+from tasks.core.clustering.context import CONTEXT_WEIGHT, document_neighbours, with_document_context
 from tasks.core.clustering.contract import (
     BORDER_REACH,
     BORDER_SHARE,
@@ -147,6 +149,7 @@ from tasks.core.clustering.space import (
 )
 
 __all__ = [
+    "CONTEXT_WEIGHT",
     "GEOMETRIES",
     "HOMOGENEOUS_MEAN_COSINE",
     "BORDER_REACH",
@@ -167,6 +170,8 @@ __all__ = [
     "THEME_RESOLUTION",
     "Clustering",
     "cluster_embeddings",
+    "document_neighbours",
+    "with_document_context",
     "clustering_space",
     "mean_pairwise_cosine",
     "resolve_geometry",

@@ -59,16 +59,25 @@ def rows_by_centrality(emb: np.ndarray, members: np.ndarray) -> np.ndarray:
 def first_sentence(text: str, limit: int = SUMMARY_MAX_CHARS, min_chars: int = 20) -> str:
     """First sentence of ``text`` with whitespace collapsed, at most ``limit`` chars.
 
-    Markdown heading lines are skipped. Sentences shorter than ``min_chars`` ("Hi.", "1.") are
-    joined with the next one so the summary says something.
+    Markdown heading lines are skipped, and so is the tail of a sentence the chunk came in on ("head from side to
+    side. Then she..." starts at "Then", since a chunk of a long document may begin mid-sentence). Sentences
+    shorter than ``min_chars`` ("Hi.", "1.") are joined with the next one so the summary says something.
     """
     parts = split_sentences(collapse_whitespace(strip_markdown_headings(text)))
+    if len(parts) > 1 and _mid_sentence(parts[0]):
+        parts = parts[1:]
     out = parts[0]
     for nxt in parts[1:]:
         if len(out) >= min_chars:
             break
         out = f"{out} {nxt}"
     return truncate_at_word(out, limit)
+
+
+def _mid_sentence(text: str) -> bool:
+    """True when the first letter of ``text`` is lower case: the chunk began inside a sentence."""
+    first = next((ch for ch in text if ch.isalpha()), "")
+    return first.islower()
 
 
 class ExemplarSummarizer:

@@ -11,7 +11,8 @@ How a header is chosen, for a group of siblings (the themes, or the subthemes of
 2. **Common words**: a phrase holding one of the corpus's :data:`COMMON_WORDS` most frequent content words is
    out unless the cluster uses that word at least :data:`COMMON_RATE_RATIO` times as often as the corpus does: in
    a novel "said" and the protagonist are in every chapter, in one bank's tickets "card" is everywhere.
-3. **Siblings**: a phrase a larger sibling (or, for a subtheme, its theme) already took is out.
+3. **Siblings**: a phrase a larger sibling (or, for a subtheme, its theme) already took is out, and so is one
+   that holds all its words or is held in it ("Wilson" under "Mrs. Wilson").
 4. **Meaning**: of what is left, the phrase whose embedding (the run's model) is closest to the cluster's
    centroid wins (KeyBERT's idea, on c-TF-IDF's shortlist); without an encoder, the best-ranked one.
 
@@ -207,12 +208,20 @@ def _stem(word: str) -> str:
     return word
 
 
+def _clashes(key: str, taken: set[str]) -> bool:
+    """True when the header key repeats a taken one, or holds all its words or is held in it ("Wilson" under
+    "Mrs. Wilson", "Exchange rate was wrong" beside "Wrong exchange rate"): a sibling or subtheme must say
+    something the other header does not."""
+    words = set(key.split())
+    return any(words <= set(t.split()) or words >= set(t.split()) for t in taken)
+
+
 def _pick(shortlist: list[str], banned: frozenset[str], taken: set[str], centroid: np.ndarray,
           vectors: _PhraseVectors) -> str | None:
     """The usable candidate closest to the centroid (or the best-ranked one without a model). Where every
     candidate holds a banned common word (a tiny corpus, where every word is common), the rule is waived
     rather than leave the cluster a list of tokens."""
-    free = [p for p in shortlist if header_key(p) not in taken]
+    free = [p for p in shortlist if not _clashes(header_key(p), taken)]
     usable = [p for p in free if not banned.intersection(p.split())] or free
     if not usable:
         return None

@@ -72,3 +72,10 @@ def test_summary_skips_markdown_headings():
     assert first_sentence("# email.header\n\nHeader encoding and decoding functionality. More.") == \
         "Header encoding and decoding functionality."
     assert first_sentence("## only a heading") == "## only a heading"
+
+
+def test_a_chunk_that_begins_mid_sentence_is_summarised_from_its_first_whole_sentence():
+    text = "head from side to side, a terrible mistake. Then Daisy walked out onto the lawn. She laughed."
+    assert first_sentence(text) == "Then Daisy walked out onto the lawn."
+    assert first_sentence("“You’re just embarrassed,” she said. Later on.") == "“You’re just embarrassed,” she said."
+    assert first_sentence("only a fragment without an end") == "only a fragment without an end"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from tasks.core.summarizers import ctfidf, iter_clusters
+from tasks.core.summarizers import ctfidf, iter_clusters, summarize_clusters
 from tasks.core.summarizers.keyphrases import _dedupe_phrases
 from tests.unit.core.summarizers.summarizers_fixtures import DIM, by_label, run, themes_only, unit
 
@@ -110,3 +110,48 @@ def test_sibling_themes_never_share_a_header():
     tree = themes_only(texts, emb, [0] * 6 + [1] * 4 + [2] * 5)
     headers = [node.header.lower() for node in tree]
     assert len(set(headers)) == len(headers), headers
+
+
+def test_the_header_is_the_candidate_closest_in_meaning_when_a_model_is_given():
+    texts = ["parcel delivery late again", "late parcel delivery", "delivery of my parcel is late"] * 2
+    texts += ["reset my password please", "password reset link broken", "cannot reset password"] * 2
+    theme = [0] * 6 + [1] * 6
+    emb = unit(np.repeat(np.eye(2, DIM), 6, axis=0))
+    asked: list[str] = []
+
+    def encode(phrases: list[str]) -> np.ndarray:
+        # A toy model: "late" means theme 0's direction, everything else is orthogonal to both themes.
+        asked.extend(phrases)
+        return unit(np.stack([np.eye(DIM)[0] if p == "late" else np.eye(DIM)[2 + i % (DIM - 2)]
+                              for i, p in enumerate(phrases)]))
+
+    tree = by_label(themes_only(texts, emb, theme, encode=encode))
+    assert tree[0].header == "Late" and "late" in asked
+    # Word statistics alone rank another phrase first: the model, not the ranking, chose "Late".
+    assert by_label(themes_only(texts, emb, theme))[0].header != "Late"
+
+
+def test_a_model_that_fails_leaves_headers_to_word_statistics():
+    from tasks.infra.errors import ModelError
+
+    texts = ["parcel delivery late"] * 3 + ["password reset"] * 3
+    emb = unit(np.repeat(np.eye(2, DIM), 3, axis=0))
+
+    def broken(phrases: list[str]) -> np.ndarray:
+        raise ModelError("no model here")
+
+    with_model = themes_only(texts, emb, [0] * 3 + [1] * 3, encode=broken)
+    assert [n.header for n in with_model] == [n.header for n in themes_only(texts, emb, [0] * 3 + [1] * 3)]
+
+
+def test_a_subtheme_never_takes_its_theme_header_or_a_part_of_it():
+    texts = (["Mrs. Wilson at the garage with Wilson"] * 4 + ["Mrs. Wilson in the city apartment party"] * 4
+             + ["Mrs. Wilson and Wilson by the valley of ashes"] * 4)
+    emb = unit(np.repeat(np.eye(3, DIM), 4, axis=0) + 0.3 * np.eye(1, DIM))
+    theme = np.zeros(12, np.int32)
+    sub = np.repeat(np.arange(3), 4).astype(np.int32)
+    tree = summarize_clusters(texts, emb, theme, sub, np.zeros(3, np.int32))
+    parent = set(tree[0].header.lower().replace(".", "").split())
+    for child in tree[0].children:
+        words = set(child.header.lower().replace(".", "").split())
+        assert not (words <= parent or words >= parent), (tree[0].header, child.header)
