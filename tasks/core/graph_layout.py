@@ -7,7 +7,8 @@ deterministic for a seed, row order = the corpus order.
 How: umap-learn's two steps, fed our graph instead of its own search (no second kNN search):
 
 1. the first :data:`MAP_NEIGHBOURS` neighbours of every chunk become a fuzzy graph (UMAP's membership
-   strengths: each chunk's nearest neighbour counts fully, farther ones less, the graph symmetrised);
+   strengths: each chunk's nearest neighbour counts fully, farther ones less, the graph symmetrised; computed
+   in numpy by :func:`fuzzy_graph`, which spares a fresh process ~12 s of JIT);
 2. stochastic gradient descent pulls graph neighbours together and pushes random pairs apart in 2-D, starting
    from the theme-disc layout (`tasks.core.layout`: themes already where PCA of their centroids puts them, so the
    global arrangement is cheap and stable) instead of UMAP's spectral start (about 7 minutes at 100k here).
@@ -21,10 +22,14 @@ repeatable. Corpora under :data:`MIN_GRAPH_ROWS` chunks, or a graph with too few
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 
 from tasks.core.layout import normalise_coords, project_embeddings
 
-__all__ = ["EDGE_EPOCH_BUDGET", "MAP_NEIGHBOURS", "MIN_EPOCHS", "MIN_GRAPH_ROWS", "graph_layout", "layout_epochs"]
+__all__ = [
+    "EDGE_EPOCH_BUDGET", "MAP_NEIGHBOURS", "MIN_EPOCHS", "MIN_GRAPH_ROWS", "fuzzy_graph", "graph_layout",
+    "layout_epochs",
+]
 
 #: Graph neighbours per chunk that the layout keeps together (UMAP's ``n_neighbors``; the kNN preservation
 #: figures in docs/benchmarks.md use the same 15).
@@ -38,6 +43,7 @@ MIN_GRAPH_ROWS = 32
 _MIN_DIST = 0.1  # UMAP's default: how tightly close neighbours may pack
 _NEGATIVE_SAMPLES = 5
 _INIT_SCALE = 10.0
+_MIN_SCALE = 1e-3  # umap-learn's floor on a row's bandwidth, as a share of its mean neighbour distance
 _BULK_QUANTILE = 0.99
 _OUTLIER_BAND = 0.15  # UMAP's descent expects starting coordinates of about this size
 
@@ -47,18 +53,47 @@ def layout_epochs(n: int, neighbours: int = MAP_NEIGHBOURS) -> int:
     return int(np.clip(EDGE_EPOCH_BUDGET // max(n * neighbours, 1), MIN_EPOCHS, MAX_EPOCHS))
 
 
-def _clean_graph(indices: np.ndarray, distances: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The first ``k`` neighbours with each row's own index prepended at distance 0, as umap-learn expects;
-    padding (-1 / inf) stays -1 with a finite distance, which umap-learn skips."""
+def fuzzy_graph(indices: np.ndarray, distances: np.ndarray, k: int = MAP_NEIGHBOURS) -> sp.csr_matrix:
+    """UMAP's fuzzy graph over each row's first ``k - 1`` neighbours: (n, n) symmetric weights in (0, 1].
+
+    A row's nearest neighbour gets weight 1, farther ones ``exp(-(d - rho) / sigma)`` with ``rho`` the nearest
+    distance and ``sigma`` chosen (binary search, all rows at once) so the weights sum to ``log2(k)``; the two
+    directions are joined as a fuzzy union ``a + b - a * b``. The same numbers umap-learn computes, in numpy:
+    its compiled version costs ~12 s of numba JIT in every fresh process. Padding (-1 / inf) is skipped.
+    """
     n = len(indices)
     idx = np.asarray(indices)[:, : k - 1].astype(np.int64)
-    dist = np.asarray(distances)[:, : k - 1].astype(np.float32)
-    pad = (idx < 0) | ~np.isfinite(dist)
-    finite = dist[~pad]
-    dist = np.where(pad, float(finite.max()) if finite.size else 1.0, dist)
-    idx = np.where(pad, -1, idx)
-    return (np.concatenate([np.arange(n, dtype=np.int64)[:, None], idx], axis=1),
-            np.concatenate([np.zeros((n, 1), np.float32), np.maximum(dist, 0.0)], axis=1))
+    dist = np.asarray(distances)[:, : k - 1].astype(np.float64)
+    valid = (idx >= 0) & np.isfinite(dist)
+    dist = np.where(valid, np.maximum(dist, 0.0), np.inf)
+    positive = np.where(valid & (dist > 0), dist, np.inf)
+    rho = np.min(positive, axis=1)
+    rho = np.where(np.isfinite(rho), rho, 0.0)
+    excess = np.where(valid, np.maximum(dist - rho[:, None], 0.0), np.inf)
+    sigma = _bandwidths(excess, np.log2(k))
+    mean_dist = np.where(valid, dist, 0.0).sum(axis=1) / np.maximum(valid.sum(axis=1), 1)
+    floor = _MIN_SCALE * np.where(rho > 0, mean_dist, float(mean_dist.mean()) if n else 1.0)
+    sigma = np.maximum(sigma, floor)
+    weight = np.where(valid, np.exp(-excess / np.maximum(sigma, 1e-12)[:, None]), 0.0)
+    rows = np.repeat(np.arange(n), idx.shape[1])
+    keep = valid.ravel() & (idx.ravel() != rows)
+    one_way = sp.csr_matrix((weight.ravel()[keep], (rows[keep], idx.ravel()[keep])), shape=(n, n))
+    one_way.sum_duplicates()
+    both = one_way.multiply(one_way.T)
+    return (one_way + one_way.T - both).tocsr()
+
+
+def _bandwidths(excess: np.ndarray, target: float, rounds: int = 64) -> np.ndarray:
+    """Per row, the ``sigma`` with ``sum(exp(-excess / sigma)) = target`` (bisection on all rows together)."""
+    n = len(excess)
+    lo, hi, mid = np.zeros(n), np.full(n, np.inf), np.ones(n)
+    for _ in range(rounds):
+        total = np.exp(-excess / mid[:, None]).sum(axis=1)
+        too_big = total > target
+        hi = np.where(too_big, mid, hi)
+        lo = np.where(too_big, lo, mid)
+        mid = np.where(np.isinf(hi), mid * 2, (lo + hi) / 2)
+    return mid
 
 
 def graph_layout(emb: np.ndarray, theme: np.ndarray, indices: np.ndarray, distances: np.ndarray, *,
@@ -86,11 +121,9 @@ def graph_layout(emb: np.ndarray, theme: np.ndarray, indices: np.ndarray, distan
     if n < MIN_GRAPH_ROWS or k < 3:
         return start
     # umap-learn pulls numba in (seconds to import, JIT on first use): loaded only when a map is laid out.
-    from umap.umap_ import find_ab_params, fuzzy_simplicial_set, simplicial_set_embedding
+    from umap.umap_ import find_ab_params, simplicial_set_embedding
 
-    knn_indices, knn_dists = _clean_graph(indices, distances, k)
-    graph, _, _ = fuzzy_simplicial_set(np.zeros((n, 1), np.float32), k, np.random.RandomState(seed), "euclidean",
-                                       knn_indices=knn_indices, knn_dists=knn_dists)
+    graph = fuzzy_graph(indices, distances, k).tocoo()
     a, b = find_ab_params(1.0, _MIN_DIST)
     coords, _ = simplicial_set_embedding(
         data=np.zeros((n, 1), np.float32), graph=graph, n_components=2, initial_alpha=1.0, a=a, b=b, gamma=1.0,

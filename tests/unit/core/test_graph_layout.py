@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tasks.core.graph_layout import MIN_GRAPH_ROWS, graph_layout, layout_epochs
+from tasks.core.graph_layout import MIN_GRAPH_ROWS, fuzzy_graph, graph_layout, layout_epochs
 from tasks.core.knn_graph import build_knn_graph
 from tasks.core.layout import project_embeddings
 
@@ -107,3 +107,18 @@ def test_bad_graph_shapes_are_refused():
 
 def test_epochs_shrink_with_the_corpus_within_bounds():
     assert layout_epochs(1_000) == 500 and layout_epochs(100_000) == 200 and layout_epochs(10_000_000) == 30
+
+
+def test_the_fuzzy_graph_is_the_one_umap_learn_computes(ring_case):
+    from umap.umap_ import fuzzy_simplicial_set
+
+    x, _, idx, dist = ring_case
+    k = 12
+    ours = fuzzy_graph(idx, dist, k)
+    n = len(x)
+    theirs, _, _ = fuzzy_simplicial_set(x, k, np.random.RandomState(0), "euclidean",
+                                        knn_indices=np.c_[np.arange(n), idx[:, : k - 1]],
+                                        knn_dists=np.c_[np.zeros(n), dist[:, : k - 1]])
+    assert abs(ours - theirs.tocsr()).max() < 1e-4  # float64 here, float32 there
+    assert ((ours > 1e-4) != (theirs.tocsr() > 1e-4)).nnz == 0, "the same edges"
+    assert abs(ours - ours.T).max() == 0 and ours.max() <= 1.0
