@@ -17,8 +17,8 @@ Figures per corpus and recipe:
 
 * ``label cosine`` (labelled corpora): mean cosine, in the model's space, between each theme's header and the
   name of its majority label (``card_arrival`` -> "card arrival"), over the themes;
-* ``common-word headers``: themes whose header holds one of the corpus's 30 most frequent content words
-  although the theme uses it less than 3x as often as the corpus (the issue's rule);
+* ``common-word headers``: themes and subthemes whose header holds one of the corpus's 30 most frequent content
+  words although the cluster uses it less than 3x as often as the corpus (the issue's rule);
 * ``sibling clashes``: pairs of sibling themes or subthemes with the same header.
 
 ``--text`` takes a plain-text file (a novel) and cuts it into chunks the way the pipeline does (``--chunk-size``
@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from cluster import load_corpus
 
-from tasks.core.clustering import cluster_embeddings, clustering_space, recommended_k
+from tasks.core.clustering import cluster_embeddings, clustering_space, recommended_k, with_document_context
 from tasks.core.knn_graph import build_knn_graph
 from tasks.core.summarizers import iter_clusters, summarize_clusters
 from tasks.core.summarizers.headers import COMMON_RATE_RATIO, COMMON_WORDS
@@ -84,9 +84,11 @@ def embed(texts: list[str]) -> np.ndarray:
     return np.asarray(encoder()(texts), np.float32)
 
 
-def cluster(emb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Themes and subthemes at the run defaults."""
+def cluster(emb: np.ndarray, one_document: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Themes and subthemes at the run defaults (a text's chunks read with their neighbours, as the pipeline does)."""
     p = RunParams()
+    if one_document:
+        emb = with_document_context(emb, np.zeros(len(emb)), np.arange(len(emb)), p.context_weight)
     x = clustering_space(emb, p.geometry)
     graph = build_knn_graph(x, min(recommended_k(p.min_cluster_size, p.min_samples, len(x)), len(x) - 1))
     c = cluster_embeddings(x, graph, min_cluster_size=p.min_cluster_size, min_subcluster_size=p.min_subcluster_size,
@@ -95,19 +97,24 @@ def cluster(emb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def common_violations(texts: list[str], tree: list, headers: dict[str, str]) -> int:
-    """Themes whose header holds a corpus-common word the theme does not own (see the module docstring)."""
-    words = [Counter(w for w in analyze_phrases(t) if " " not in w) for t in texts]
-    corpus = sum(words, Counter())
-    total = sum(corpus.values())
-    common = {w for w, _ in corpus.most_common(COMMON_WORDS)}
+    """Themes and subthemes whose header holds a corpus-common word they do not own (see the module docstring)."""
+    import scipy.sparse as sp
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    vec = CountVectorizer(analyzer=lambda t: [w for w in analyze_phrases(t) if " " not in w])
+    x = sp.csr_matrix(vec.fit_transform(texts))
+    vocab = vec.get_feature_names_out()
+    totals = np.asarray(x.sum(axis=0)).ravel()
+    top = np.argsort(-totals, kind="stable")[:COMMON_WORDS]
+    rate = dict(zip(vocab[top], totals[top] / totals.sum(), strict=True))
+    column = {str(vocab[i]): int(i) for i in top}
     bad = 0
-    for node in tree:
-        own = sum((words[i] for i in node.members), Counter())
-        own_total = max(sum(own.values()), 1)
-        for w in set(re.findall(r"[a-z0-9]+", headers[node.cluster_id].lower())) & common:
-            if own[w] / own_total < COMMON_RATE_RATIO * corpus[w] / total:
-                bad += 1
-                break
+    for node in iter_clusters(tree):  # themes and subthemes
+        own = np.asarray(x[node.members].sum(axis=0)).ravel()
+        own_total = max(float(own.sum()), 1.0)
+        words = set(re.findall(r"[a-z0-9]+", headers[node.cluster_id].lower())) & set(column)
+        if any(own[column[w]] / own_total < COMMON_RATE_RATIO * rate[w] for w in words):
+            bad += 1
     return bad
 
 
@@ -131,8 +138,8 @@ def label_cosine(tree: list, labels: np.ndarray, headers: dict[str, str]) -> flo
 
 
 def report(name: str, texts: list[str], emb: np.ndarray, labels: np.ndarray | None, show: int) -> dict:
-    """Cluster, summarise and score one corpus; print its table rows."""
-    theme, sub, sub_theme = cluster(emb)
+    """Cluster, summarise and score one corpus (a labelled one: a row per document; else one text); print it."""
+    theme, sub, sub_theme = cluster(emb, one_document=labels is None)
     tree = summarize_clusters(texts, emb, theme, sub, sub_theme, summarizers=["keyphrases", "exemplars"],
                               encode=embed)
     new = {node.cluster_id: node.header for node in iter_clusters(tree)}

@@ -201,9 +201,12 @@ def header_key(header: str) -> str:
 
 
 def _stem(word: str) -> str:
-    """The word without a plural or verb ending ("encodings" -> "encod", "transfers" -> "transfer")."""
-    for suffix in ("ings", "ing", "ed", "es", "s"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 4 and not word.endswith(("ss", "us", "is")):
+    """The word without a plural or verb ending ("encodings", "encoded", "encode" -> "encod"; "motorcycles",
+    "motorcycle" -> "motorcycl")."""
+    if len(word) > 4 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        word = word[:-1]
+    for suffix in ("ing", "ed", "e"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
             return word[: -len(suffix)]
     return word
 

@@ -155,3 +155,13 @@ def test_a_subtheme_never_takes_its_theme_header_or_a_part_of_it():
     for child in tree[0].children:
         words = set(child.header.lower().replace(".", "").split())
         assert not (words <= parent or words >= parent), (tree[0].header, child.header)
+
+
+def test_headers_that_differ_only_in_case_punctuation_or_ending_are_the_same_header():
+    from tasks.core.summarizers.headers import header_key
+
+    same = [("Mrs. Wilson", "mrs wilson"), ("Encodings", "Encoded"), ("Motorcycles", "motorcycle"),
+            ("Transfers", "transfer")]
+    for a, b in same:
+        assert header_key(a) == header_key(b), (a, b)
+    assert header_key("Class") != header_key("Clas") and header_key("Atheism") != header_key("Atheist")
