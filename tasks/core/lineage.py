@@ -34,6 +34,8 @@ from typing import Any
 import numpy as np
 
 EVENT_ORDER = ("born", "split", "merged", "grew", "shrank", "died", "stable")
+#: What joined the keywords of a header before headers became phrases; such headers are not carried over.
+LIST_HEADER_SEP = " · "
 _THEME_ID_RE = re.compile(r"^t(\d+)$")
 _SUB_ID_RE = re.compile(r"^(t\d+)\.(\d+)$")
 
@@ -336,8 +338,7 @@ def run_lineage(keys: np.ndarray, theme: np.ndarray, subtheme: np.ndarray, subth
         theme_ids[label] = compact_ids[i]
     if previous is not None:
         events += lineage_events(ov, match, compact_ids, prev_t_ids, cur_t.sizes, prev_t.sizes, rules)
-        for c, p in match.items():
-            headers[compact_ids[c]] = previous.clusters[prev_t_ids[p]]["header"]
+        headers.update(_carried({compact_ids[c]: previous.clusters[prev_t_ids[p]]["header"] for c, p in match.items()}))
 
     sub_ids: list[str | None] = [None] * n_s
     prev_rows_by_theme: dict[str, np.ndarray] = {}
@@ -367,8 +368,8 @@ def run_lineage(keys: np.ndarray, theme: np.ndarray, subtheme: np.ndarray, subth
         if prev_s is not None:
             events += [e for e in lineage_events(ov_s, match_s, kid_ids, prev_kids, cur_s.sizes, prev_s.sizes,
                                                  rules, level="subtheme")]
-            for c, p in match_s.items():
-                headers[kid_ids[c]] = previous.clusters[prev_kids[p]]["header"]
+            carried = {kid_ids[c]: previous.clusters[prev_kids[p]]["header"] for c, p in match_s.items()}
+            headers.update(_carried(carried))
     return Lineage(previous.run_id if previous else None, theme_ids, sub_ids, headers, events)
 
 
@@ -381,3 +382,9 @@ def _compact(labels: np.ndarray, live: np.ndarray) -> np.ndarray:
 
 def _id_key(cluster_id: str) -> tuple[int, ...]:
     return tuple(int(x) for x in re.findall(r"\d+", cluster_id))
+
+
+def _carried(headers: dict[str, str]) -> dict[str, str]:
+    """The previous headers worth carrying: not the keyword lists of the recipe before phrase headers ("gatsby ·
+    said"), so a theme named that way gets its phrase header once and keeps that from then on."""
+    return {cid: h for cid, h in headers.items() if LIST_HEADER_SEP not in h}

@@ -147,6 +147,17 @@ def test_a_theme_whose_members_were_all_replaced_is_matched_by_centroid():
     assert not any(e["event"] in ("born", "died") for e in r2.events)
 
 
+def test_keyword_list_headers_of_the_old_recipe_are_not_carried():
+    old = Night({"A": keys("a", 40), "B": keys("b", 40)}, dirs=DIRS)
+    r1 = old.lineage(None, [])
+    previous = old.published("run1", r1)
+    previous.clusters[old.id_of(r1, "A")]["header"] = "gatsby · said"  # what headers looked like before phrases
+    r2 = old.lineage(previous, list(r1.theme_ids))
+    assert old.id_of(r2, "A") == old.id_of(r1, "A"), "the id is kept"
+    assert old.id_of(r2, "A") not in r2.headers, "but the list header is not: the theme gets its phrase header"
+    assert r2.headers[old.id_of(r2, "B")] == "header of B"
+
+
 def test_fresh_ids_never_reuse_an_old_one():
     alloc = IdAllocator(["t0", "t1", "t7", "t7.3", "t2.0"])
     assert [alloc.theme(), alloc.theme()] == ["t8", "t9"]
