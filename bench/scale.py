@@ -9,8 +9,9 @@ Step 1 (once, cached): :func:`make_corpus` draws ``n`` "realistic" clustered uni
 ``<cache-dir>/synthetic_<n>_s<seed>.parquet`` (one ``embedding`` column of ``fixed_size_list<float32, 384>``,
 like the embedding cache) plus the planted labels as ``.npy``. Step 2 runs in a **fresh process**: read the
 Parquet file to numpy, :func:`tasks.core.knn_graph.build_knn_graph` with the run's default ``k`` (method ``auto``),
-:func:`tasks.core.clustering.cluster_embeddings` with the default parameters. It prints seconds per step, the
-child's peak RSS (``ru_maxrss``: the whole clustering path, the generator excluded), counts, and NMI/AMI
+:func:`tasks.core.clustering.cluster_embeddings` with the default parameters (with ``--layout``, then
+:func:`tasks.core.graph_layout.graph_layout` on the same graph, as the project stage does). It prints seconds
+per step, the child's peak RSS (``ru_maxrss``: the whole clustering path, the generator excluded), counts, and NMI/AMI
 against the planted topics (noise points are their own label).
 
 The generator (shared with ``bench/cluster.py --synthetic``) mimics sentence embeddings of a large corpus:
@@ -122,8 +123,10 @@ def read_embeddings(path: Path) -> np.ndarray:
     return out
 
 
-def run_clustering(pq_path: Path, lab_path: Path, seed: int, reassign_noise: bool = False) -> dict:
-    """The clustering path as the flow runs it; returns seconds, counts, quality and peak RSS."""
+def run_clustering(pq_path: Path, lab_path: Path, seed: int, reassign_noise: bool = False,
+                   layout: bool = False) -> dict:
+    """The clustering path as the flow runs it (and, with ``layout``, the map on the same graph, as the project
+    stage lays it out); returns seconds, counts, quality and peak RSS."""
     from sklearn.metrics import adjusted_mutual_info_score, normalized_mutual_info_score
 
     from tasks.core.clustering import cluster_embeddings, recommended_k
@@ -139,6 +142,13 @@ def run_clustering(pq_path: Path, lab_path: Path, seed: int, reassign_noise: boo
     res = cluster_embeddings(emb, graph, min_cluster_size=25, min_subcluster_size=5,
                              reassign_noise=reassign_noise)
     t_cluster = time.perf_counter() - t0 - t_read - t_knn
+    t_layout = 0.0
+    if layout:
+        from tasks.core.graph_layout import graph_layout
+
+        start = time.perf_counter()
+        graph_layout(emb, res.theme, graph.indices, graph.distances, seed=seed)
+        t_layout = time.perf_counter() - start
     truth = np.load(lab_path)
     n_themes = int(res.theme.max()) + 1
     finest = np.where(res.subtheme >= 0, res.subtheme + n_themes, res.theme)
@@ -146,7 +156,8 @@ def run_clustering(pq_path: Path, lab_path: Path, seed: int, reassign_noise: boo
     return {
         "n": int(emb.shape[0]), "k": k, "seconds": {"read_parquet": round(t_read, 1), "knn": round(t_knn, 1),
                                                    "cluster": round(t_cluster, 1),
-                                                   "total": round(t_read + t_knn + t_cluster, 1)},
+                                                   **({"layout": round(t_layout, 1)} if layout else {}),
+                                                   "total": round(t_read + t_knn + t_cluster + t_layout, 1)},
         "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
         "peak_rss_through_knn_gb": round(rss_knn, 2),
         "themes": n_themes, "subthemes": int(res.subtheme_theme.size),
@@ -166,17 +177,19 @@ def main() -> int:
     p.add_argument("--cache-dir", type=Path, default=Path("/tmp/themesift-scratch"))
     p.add_argument("--json", type=Path, help="also write the result here")
     p.add_argument("--reassign-noise", action="store_true", help="also place the noise (reassign_noise=True)")
+    p.add_argument("--layout", action="store_true", help="also lay the map out on the graph (the project stage)")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
         pq_path, lab_path = _paths(args.cache_dir, args.n, args.seed)
-        print(json.dumps(run_clustering(pq_path, lab_path, args.seed, args.reassign_noise)))
+        print(json.dumps(run_clustering(pq_path, lab_path, args.seed, args.reassign_noise, args.layout)))
         return 0
     t0 = time.perf_counter()
     write_corpus(args.n, args.seed, args.cache_dir)
     print(f"corpus ready in {time.perf_counter() - t0:.1f} s", flush=True)
     out = subprocess.run([sys.executable, __file__, "--child", "--n", str(args.n), "--seed", str(args.seed),
-                          "--cache-dir", str(args.cache_dir)] + (["--reassign-noise"] if args.reassign_noise else []),
+                          "--cache-dir", str(args.cache_dir)] + (["--reassign-noise"] if args.reassign_noise else [])
+                         + (["--layout"] if args.layout else []),
                          capture_output=True, text=True, check=False)
     if out.returncode != 0:
         print(out.stderr, file=sys.stderr)
