@@ -14,8 +14,9 @@ How: umap-learn's two steps, fed our graph instead of its own search (no second 
    global arrangement is cheap and stable) instead of UMAP's spectral start (about 7 minutes at 100k here).
 
 Epochs shrink as the corpus grows so the work stays near :data:`EDGE_EPOCH_BUDGET` edge updates: 500 epochs up to
-40k chunks, 200 at 100k, :data:`MIN_EPOCHS` from 670k (the start is already a sensible map, so a few epochs
-sharpen neighbourhoods). With a seed umap-learn runs its descent on one thread, which is what makes it
+40k chunks, 200 at 100k, 20 at 1M, :data:`MIN_EPOCHS` from 2M (the start is already a sensible map, so a few
+epochs sharpen neighbourhoods; at 1M the descent costs ~10 s an epoch on 2 cores, and 30 epochs took the 1M
+run over its 15-minute budget). With a seed umap-learn runs its descent on one thread, which is what makes it
 repeatable. Corpora under :data:`MIN_GRAPH_ROWS` chunks, or a graph with too few columns, keep the disc layout.
 """
 
@@ -37,7 +38,7 @@ MAP_NEIGHBOURS = 15
 #: Edge updates the descent may spend (chunks x neighbours x epochs, roughly): sets the epochs for big corpora.
 EDGE_EPOCH_BUDGET = 300_000_000
 #: Fewest and most epochs.
-MIN_EPOCHS, MAX_EPOCHS = 30, 500
+MIN_EPOCHS, MAX_EPOCHS = 10, 500
 #: Below this many chunks the graph says little; the disc layout is used.
 MIN_GRAPH_ROWS = 32
 _MIN_DIST = 0.1  # UMAP's default: how tightly close neighbours may pack

@@ -106,7 +106,8 @@ def test_bad_graph_shapes_are_refused():
 
 
 def test_epochs_shrink_with_the_corpus_within_bounds():
-    assert layout_epochs(1_000) == 500 and layout_epochs(100_000) == 200 and layout_epochs(10_000_000) == 30
+    assert layout_epochs(1_000) == 500 and layout_epochs(100_000) == 200 and layout_epochs(1_000_000) == 20
+    assert layout_epochs(10_000_000) == 10
 
 
 def test_the_fuzzy_graph_is_the_one_umap_learn_computes(ring_case):
