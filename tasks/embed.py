@@ -149,11 +149,17 @@ def embed_task(run: RunRef, settings: Settings) -> dict:
             "seconds": timing["seconds"]}
 
 
+def run_encoder(settings: Settings) -> Encoder:
+    """The deployment's model through its resolved backend: what the embed stage encodes passages with."""
+    backend = resolve_backend(settings.embed_backend, device=settings.device)
+    return load_encoder(settings.model, device=settings.device, batch_size=settings.embed_batch_size,
+                        threads=settings.threads, backend=backend, models_dir=settings.state_dir / "models")
+
+
 def _load_logged(settings: Settings, backend: str, log: logging.Logger | logging.LoggerAdapter) -> Encoder:
     """Load the encoder, saying which backend ``auto`` chose and how long the load (or first build) took."""
     start = time.perf_counter()
-    encode = load_encoder(settings.model, device=settings.device, batch_size=settings.embed_batch_size,
-                          threads=settings.threads, backend=backend, models_dir=settings.state_dir / "models")
+    encode = run_encoder(settings)
     chosen = f"{backend} (auto)" if settings.embed_backend == "auto" else backend
     log.info(f"embed: backend {chosen} on {settings.device}, loaded in {time.perf_counter() - start:.1f} s")
     return encode

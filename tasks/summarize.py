@@ -12,8 +12,9 @@ import json
 import numpy as np
 import pyarrow.parquet as pq
 
-from tasks.core.embedding.engines import Encoder, load_encoder, resolve_backend
+from tasks.core.embedding.engines import Encoder
 from tasks.core.summarizers import ClusterSummary, summarize_clusters
+from tasks.embed import run_encoder
 from tasks.infra.catalog import open_catalog
 from tasks.infra.errors import ModelError
 from tasks.infra.params import SummaryParams
@@ -61,9 +62,7 @@ def phrase_encoder(settings: Settings) -> Encoder:
     def encode(texts: list[str]) -> np.ndarray:
         if not loaded:
             try:
-                loaded.append(load_encoder(settings.model, device=settings.device, batch_size=settings.embed_batch_size,
-                                           threads=settings.threads, models_dir=settings.state_dir / "models",
-                                           backend=resolve_backend(settings.embed_backend, device=settings.device)))
+                loaded.append(run_encoder(settings))
             except ModelError as exc:
                 stage_logger().warning(f"summarize: headers by word statistics only; the model did not load: {exc}")
                 loaded.append(None)

@@ -43,10 +43,10 @@ MIN_EPOCHS, MAX_EPOCHS = 10, 500
 MIN_GRAPH_ROWS = 32
 _MIN_DIST = 0.1  # UMAP's default: how tightly close neighbours may pack
 _NEGATIVE_SAMPLES = 5
-_INIT_SCALE = 10.0
+_INIT_SCALE = 10.0  # UMAP's descent expects starting coordinates of about this size
 _MIN_SCALE = 1e-3  # umap-learn's floor on a row's bandwidth, as a share of its mean neighbour distance
-_BULK_QUANTILE = 0.99
-_OUTLIER_BAND = 0.15  # UMAP's descent expects starting coordinates of about this size
+_BULK_QUANTILE = 0.99  # see _pull_in_outliers
+_OUTLIER_BAND = 0.15
 
 
 def layout_epochs(n: int, neighbours: int = MAP_NEIGHBOURS) -> int:

@@ -31,13 +31,13 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import CountVectorizer
 
 from tasks.core.summarizers.base import ClusterSummary
-from tasks.core.summarizers.ctfidf import ctfidf
+from tasks.core.summarizers.ctfidf import class_term_counts, ctfidf
 from tasks.core.summarizers.text import STOP_WORDS, TOKEN_RE
 from tasks.infra.errors import ModelError
 
 __all__ = [
-    "COMMON_RATE_RATIO", "COMMON_WORDS", "MAX_WORDS", "CommonWords", "header_key", "name_group", "phrase_grams",
-    "phrase_vectors",
+    "COMMON_RATE_RATIO", "COMMON_WORDS", "MAX_WORDS", "CommonWords", "PhraseVectors", "header_key", "name_group",
+    "phrase_grams",
 ]
 
 #: Longest header, in words.
@@ -111,12 +111,17 @@ class CommonWords:
         return frozenset(w for w, ok in zip(self.words, keep, strict=True) if not ok)
 
 
-def _central_sample(emb: np.ndarray, texts: Sequence[str], rows: np.ndarray) -> np.ndarray:
-    """The cluster's most central rows, up to :data:`SAMPLE_CHARS` characters of text."""
-    centroid = emb[rows].mean(axis=0)
+def _central_sample(emb: np.ndarray, texts: Sequence[str], rows: np.ndarray, centroid: np.ndarray) -> np.ndarray:
+    """The cluster's most central rows (by cosine to its unit ``centroid``), up to :data:`SAMPLE_CHARS` characters."""
     order = rows[np.argsort(-(emb[rows] @ centroid), kind="stable")][:_SAMPLE_MAX_ROWS]
     chars = np.cumsum([len(texts[r] or "") for r in order])
     return order[: max(1, int(np.searchsorted(chars, SAMPLE_CHARS)))]
+
+
+def _unit_centroid(emb: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The normalised mean of the rows' unit vectors."""
+    centroid = emb[rows].mean(axis=0)
+    return centroid / max(float(np.linalg.norm(centroid)), 1e-12)
 
 
 def _spread_sample(texts: Sequence[str], rows: np.ndarray) -> np.ndarray:
@@ -135,10 +140,8 @@ def _shortlists(texts: list[str], classes: np.ndarray, n_nodes: int) -> list[lis
         return [[] for _ in range(n_nodes)]
     vocab = vec.get_feature_names_out()
     n_classes = int(classes.max()) + 1
-    indicator = sp.csr_matrix((np.ones(len(classes), np.float32), (classes, np.arange(len(classes)))),
-                              shape=(n_classes, len(classes)))
-    scores = ctfidf(indicator @ x).tocsr()
-    passages = (indicator @ (x > 0).astype(np.float32)).tocsr()  # in how many passages of the class
+    scores = ctfidf(class_term_counts(x, classes, n_classes))
+    passages = class_term_counts((x > 0).astype(np.float32), classes, n_classes)  # in how many passages
     out = []
     for c in range(n_nodes):
         row = scores[c].toarray().ravel()
@@ -172,7 +175,7 @@ def _surface(phrase: str, texts: list[str]) -> str:
     return best[:1].upper() + best[1:]
 
 
-class _PhraseVectors:
+class PhraseVectors:
     """Phrase embeddings, computed once per phrase across groups; without a model (none given, or it failed to
     load) there are none and headers fall back to the c-TF-IDF ranking."""
 
@@ -220,7 +223,7 @@ def _clashes(key: str, taken: set[str]) -> bool:
 
 
 def _pick(shortlist: list[str], banned: frozenset[str], taken: set[str], centroid: np.ndarray,
-          vectors: _PhraseVectors) -> str | None:
+          vectors: PhraseVectors) -> str | None:
     """The usable candidate closest to the centroid (or the best-ranked one without a model). Where every
     candidate holds a banned common word (a tiny corpus, where every word is common), the rule is waived
     rather than leave the cluster a list of tokens."""
@@ -233,7 +236,7 @@ def _pick(shortlist: list[str], banned: frozenset[str], taken: set[str], centroi
 
 
 def name_group(nodes: list[ClusterSummary], contrast: np.ndarray, *, texts: Sequence[str], emb: np.ndarray,
-               common: CommonWords, vectors: _PhraseVectors | Encode | None, taken: set[str] | None = None) -> None:
+               common: CommonWords, vectors: PhraseVectors, taken: set[str] | None = None) -> None:
     """Give each of ``nodes`` (siblings, largest first) a phrase header, in place (see the module docstring).
 
     Args:
@@ -241,29 +244,23 @@ def name_group(nodes: list[ClusterSummary], contrast: np.ndarray, *, texts: Sequ
         contrast: Rows the siblings are told apart from besides each other (noise, a theme's rest); may be empty.
         texts, emb: The chunk texts and unit vectors.
         common: The corpus's common words.
-        vectors: An encoder (texts -> unit vectors, the run's model), a shared phrase cache, or None.
+        vectors: The run's phrase embeddings (one :class:`PhraseVectors` shared by all groups of a run).
         taken: Header keys (`header_key`) the siblings may not use, e.g. their theme's; updated with theirs.
     """
     if not nodes:
         return
-    if not isinstance(vectors, _PhraseVectors):
-        vectors = _PhraseVectors(vectors)
     taken = set() if taken is None else taken
-    samples = [_central_sample(emb, texts, node.members) for node in nodes]
+    centroids = [_unit_centroid(emb, node.members) for node in nodes]
+    samples = [_central_sample(emb, texts, node.members, c) for node, c in zip(nodes, centroids, strict=True)]
     if len(contrast):
         samples.append(_spread_sample(texts, contrast))
     classes = np.repeat(np.arange(len(samples)), [len(s) for s in samples])
     sample_texts = [texts[r] or "" for s in samples for r in s]
-    for node, shortlist, rows in zip(nodes, _shortlists(sample_texts, classes, len(nodes)), samples, strict=False):
-        centroid = emb[node.members].mean(axis=0)
-        centroid /= max(float(np.linalg.norm(centroid)), 1e-12)
+    shortlists = _shortlists(sample_texts, classes, len(nodes))
+    for node, shortlist, rows, centroid in zip(nodes, shortlists, samples, centroids, strict=False):
         phrase = _pick(shortlist, common.banned(node.members), taken, centroid, vectors)
         if phrase is not None:
             node.header = _surface(phrase, [texts[r] or "" for r in rows])
         if node.header:
             taken.add(header_key(node.header))
 
-
-def phrase_vectors(encode: Encode | None) -> _PhraseVectors:
-    """A phrase-embedding cache to share between :func:`name_group` calls of one run."""
-    return _PhraseVectors(encode)

@@ -19,7 +19,7 @@ from sklearn.feature_extraction.text import CountVectorizer
 
 from tasks.core.summarizers.base import ClusterSummary, SummaryContext, register_summarizer
 from tasks.core.summarizers.ctfidf import class_term_counts, ctfidf
-from tasks.core.summarizers.headers import CommonWords, header_key, name_group, phrase_vectors
+from tasks.core.summarizers.headers import CommonWords, PhraseVectors, header_key, name_group
 from tasks.core.summarizers.text import analyze_phrases
 
 __all__ = ["KeyphraseSummarizer", "ctfidf"]
@@ -159,16 +159,14 @@ class KeyphraseSummarizer:
 def _name_tree(tree: list[ClusterSummary], ctx: SummaryContext, common: CommonWords, noise: np.ndarray) -> None:
     """Phrase headers: themes told apart from each other and the noise, then each theme's subthemes from each
     other and the theme's unassigned rest (never taking the theme's own header)."""
-    vectors = phrase_vectors(ctx.encode)
+    vectors = PhraseVectors(ctx.encode)
     name_group(tree, noise, texts=ctx.texts, emb=ctx.emb, common=common, vectors=vectors)
     for node in tree:
         if len(node.children) == 1 and node.unassigned == 0:
             node.children[0].header = node.header  # the only subtheme is the theme
             continue
-        in_child = np.zeros(len(node.members), bool)
-        for child in node.children:
-            in_child[np.searchsorted(node.members, child.members)] = True
-        name_group(node.children, node.members[~in_child], texts=ctx.texts, emb=ctx.emb, common=common,
+        rest = node.members[_subtheme_classes(node) == len(node.children)]
+        name_group(node.children, rest, texts=ctx.texts, emb=ctx.emb, common=common,
                    vectors=vectors, taken={header_key(node.header)})
 
 
