@@ -19,7 +19,7 @@ export DO_NOT_TRACK ?= 1
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: help install demo test test-unit lint serve clean
+.PHONY: help install demo test test-unit lint serve api clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -56,6 +56,9 @@ test-unit: $(STAMP) ## run the fast unit tests only
 
 serve: $(STAMP) ## local Prefect server (unless PREFECT_API_URL is set) + prefect.yaml's deployments + a worker (Ctrl-C stops)
 	$(BIN)/themesift serve --worker $(ARGS)
+
+api: $(STAMP) ## the HTTP API on 127.0.0.1:8000 + a local Prefect server (unless PREFECT_API_URL is set) + a worker
+	$(BIN)/themesift api $(ARGS)
 
 clean: ## remove local state and outputs (keeps .venv)
 	rm -rf .themesift out .prefect

@@ -28,6 +28,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from flows.api.security import hash_api_key, new_api_key
 from flows.demo_corpus import build_demo_corpus
 from tasks.infra.errors import ConfigError, ThemesiftError
 from tasks.infra.outputs import read_latest
@@ -38,10 +39,11 @@ from tasks.infra.settings import load_settings
 from tasks.infra.storage import open_storage
 from tasks.start import check_run_params
 
-# Library switches (not themesift settings): offline model hub, no telemetry, a patient ephemeral API.
+# Library switches (not themesift settings): offline model hub, no telemetry, a patient ephemeral API, and
+# Prefect clients that retry a 500 (a Prefect server on SQLite answers "database is locked" under load).
 for _key, _value in {"HF_HUB_OFFLINE": "1", "DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
                      "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
-                     "TOKENIZERS_PARALLELISM": "false"}.items():
+                     "PREFECT_CLIENT_RETRY_EXTRA_CODES": "500", "TOKENIZERS_PARALLELISM": "false"}.items():
     os.environ.setdefault(_key, _value)
 
 
@@ -235,6 +237,38 @@ def serve(
         serve_deployments(worker=worker, port=port)
     except ThemesiftError as exc:
         fail(exc, debug)
+
+
+@app.command()
+def api(
+    port: Annotated[int | None, typer.Option(help="Port of the API (default THEMESIFT_API_PORT, 8000).")] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    prefect_port: Annotated[
+        int, typer.Option(help="Port of the local Prefect server started when PREFECT_API_URL is unset.")
+    ] = 4200,
+    worker: Annotated[
+        bool, typer.Option("--worker/--no-worker", help="Run a process worker for the jobs here (as `make api`).")
+    ] = True,
+    debug: Annotated[bool, typer.Option(help="Show tracebacks.")] = False,
+) -> None:
+    """Serve the HTTP API (Telnyx Clusters' routes under /v2/ai/clusters) with the Prefect server and worker it needs.
+
+    Without PREFECT_API_URL a local Prefect server is started on 127.0.0.1 first (and stopped on exit).
+    """
+    # FastAPI, uvicorn and Prefect cost seconds to import: only `api` pays it.
+    from flows.api.server import serve_api
+
+    try:
+        serve_api(host=host, port=port, prefect_port=prefect_port, worker=worker)
+    except ThemesiftError as exc:
+        fail(exc, debug)
+
+
+@app.command("api-key")
+def api_key() -> None:
+    """Make a new API key: prints the key (give it to the client) and its SHA-256 (for THEMESIFT_API_KEY_HASHES)."""
+    key = new_api_key()
+    print(f"key:    {key}\nsha256: {hash_api_key(key)}")
 
 
 def main() -> None:

@@ -27,7 +27,7 @@ from tasks.infra.params import (
     SummaryParams,
     validate_params,
 )
-from tasks.infra.runs import run_lock
+from tasks.infra.runs import check_run_id, run_lock
 from tasks.infra.settings import load_settings
 from tasks.ingest import ingest_task
 from tasks.knn import knn_task
@@ -41,26 +41,30 @@ from tasks.summarize import summarize_task
 
 @flow(name="recluster", log_prints=False, validate_parameters=True)
 def recluster(params: RunParams | None = None, bucket_url: str | None = None,
-              output_url: str | None = None) -> dict:
+              output_url: str | None = None, state_dir: str | None = None, run_id: str | None = None) -> dict:
     """Re-cluster the whole current corpus of a bucket and publish a new run.
 
     Args:
         params: run knobs (see the README table); defaults when omitted.
         bucket_url: overrides ``THEMESIFT_BUCKET_URL`` for this run.
         output_url: overrides ``THEMESIFT_OUTPUT_URL`` for this run.
+        state_dir: overrides ``THEMESIFT_STATE_DIR`` for this run (the HTTP API keeps one per bucket).
+        run_id: the id to publish under (the HTTP API picks it when it queues the run); default: a new one.
 
     Returns:
         The finish stage's record: run id, output URLs and headline counts.
     """
     params = validate_params(params)
     check_run_params(params)
-    settings = load_settings(bucket_url=bucket_url, output_url=output_url)
+    settings = load_settings(bucket_url=bucket_url, output_url=output_url, state_dir=state_dir)
+    if run_id is not None:
+        check_run_id(run_id)
     with run_lock(settings.state_dir):
-        run = start_run_task(settings, params)
+        run = start_run_task(settings, params, run_id)
         stages = {"ingest": ingest_task(run, settings, params.view(IngestParams)),
                   "chunk": chunk_task(run, settings, params.view(ChunkParams)),
                   "embed": embed_task(run, settings)}
-        stages["knn"] = knn_task(run, params.view(GraphParams))
+        stages["knn"] = knn_task(run, settings, params.view(GraphParams))
         stages["cluster"] = cluster_task(run, settings, params.view(ClusterParams))
         stages["project"] = project_task(run, params.view(LayoutParams))
         stages["summarize"] = summarize_task(run, settings, params.view(SummaryParams))

@@ -41,6 +41,8 @@ PREFECT_FILE = PROJECT_DIR / "prefect.yaml"
 WORK_POOL = "themesift-local"
 DEFAULT_PORT = 4200
 SERVER_START_TIMEOUT_S = 180.0
+#: Flow runs the work pool runs at once: one, since they share the state folder's lock.
+POOL_CONCURRENCY = 1
 
 
 def load_deployment_specs(path: Path = PREFECT_FILE) -> list[dict[str, Any]]:
@@ -153,13 +155,20 @@ def run_prefect(api_url: str, *args: str) -> subprocess.CompletedProcess:
 
 
 def register_deployments(api_url: str) -> None:
-    """Create the ``themesift-local`` process work pool if missing, then ``prefect deploy --all`` from ``prefect.yaml``.
+    """Create the ``themesift-local`` process work pool if missing, limit it to one flow run at a time, then
+    ``prefect deploy --all`` from ``prefect.yaml``.
+
+    The limit makes runs queue in Prefect (state ``Scheduled``, then ``Late``) instead of starting together and
+    all but one failing for the state folder's lock: the nightly run, ad-hoc runs and the HTTP API's requests
+    take their turn.
 
     Raises:
         ThemesiftError: a command failed; the message carries the end of its output.
     """
     if run_prefect(api_url, "work-pool", "inspect", WORK_POOL).returncode != 0:
         _check(run_prefect(api_url, "work-pool", "create", WORK_POOL, "--type", "process"), "creating the work pool")
+    _check(run_prefect(api_url, "work-pool", "set-concurrency-limit", WORK_POOL, str(POOL_CONCURRENCY)),
+           "limiting the work pool to one flow run at a time")
     _check(run_prefect(api_url, "--no-prompt", "deploy", "--all"), "registering the deployments from prefect.yaml")
 
 
@@ -197,10 +206,15 @@ def prefect_api(port: int = DEFAULT_PORT) -> Iterator[str]:
         stop_process(proc)
 
 
+def start_worker(api_url: str) -> subprocess.Popen:
+    """Start a process worker on ``themesift-local`` in this checkout (`stop_process` ends it)."""
+    return subprocess.Popen(prefect_command("worker", "start", "--pool", WORK_POOL, "--type", "process"),
+                            cwd=PROJECT_DIR, env=child_env(api_url))
+
+
 def run_worker(api_url: str) -> int:
     """Run a process worker on ``themesift-local`` until it exits (Ctrl-C stops it); returns its exit code."""
-    proc = subprocess.Popen(prefect_command("worker", "start", "--pool", WORK_POOL, "--type", "process"),
-                            cwd=PROJECT_DIR, env=child_env(api_url))
+    proc = start_worker(api_url)
     try:
         return proc.wait()
     finally:

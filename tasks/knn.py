@@ -1,7 +1,18 @@
-"""kNN stage: the FAISS kNN graph over the run's vectors (`tasks.core.knn_graph`), kept in the scratch folder."""
+"""kNN stage: the FAISS kNN graph over the run's vectors (`tasks.core.knn_graph`), kept in the scratch folder.
+
+A graph is also kept in the state folder's graph cache, keyed by a digest of the exact vectors it was built
+on, ``k`` and the seed: a second configuration over the same corpus (other cluster sizes, resolutions,
+summaries; the HTTP API's "as many configurations as you like") reuses it instead of searching again. Any
+change to the chunks, their order, the geometry or the context weight changes the vectors, hence the key.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import os
+from pathlib import Path
+
+import faiss
 import numpy as np
 import pyarrow.parquet as pq
 
@@ -9,7 +20,13 @@ from tasks.core.clustering import clustering_space, recommended_k, with_document
 from tasks.core.knn_graph import KnnGraph, build_knn_graph
 from tasks.infra.params import GraphParams
 from tasks.infra.runs import RunRef
+from tasks.infra.settings import Settings
 from tasks.infra.stage import stage_logger, stage_task, stopwatch
+
+#: Graphs kept in the cache (newest used first); each is ~12 bytes x k per chunk (~0.4 GB at 1M chunks, k=32).
+GRAPH_CACHE_ENTRIES = 4
+#: Bump when `build_knn_graph` changes what it returns for the same input: old entries then never match.
+GRAPH_CACHE_VERSION = 1
 
 
 def knn_size(params: GraphParams, n: int) -> int:
@@ -32,14 +49,52 @@ def load_graph(run: RunRef) -> KnnGraph:
     return KnnGraph(indices=saved["indices"], distances=saved["distances"])
 
 
+def graph_cache_key(emb: np.ndarray, k: int, seed: int) -> str:
+    """A digest naming exactly this graph: the vectors' bytes and shape, ``k``, the seed, FAISS's version."""
+    digest = hashlib.blake2b(digest_size=20)
+    digest.update(f"v{GRAPH_CACHE_VERSION}|faiss {faiss.__version__}|{emb.shape}|{emb.dtype}|k={k}|seed={seed}|"
+                  .encode())
+    digest.update(np.ascontiguousarray(emb).data)
+    return digest.hexdigest()
+
+
+def cached_graph(cache_dir: Path, key: str) -> KnnGraph | None:
+    """The cached graph for ``key`` (its use time refreshed), or None when absent or unreadable."""
+    path = cache_dir / f"{key}.npz"
+    try:
+        with np.load(path) as saved:
+            graph = KnnGraph(indices=saved["indices"], distances=saved["distances"])
+    except (OSError, KeyError, ValueError):
+        return None
+    path.touch()
+    return graph
+
+
+def store_graph(cache_dir: Path, key: str, graph: KnnGraph, keep: int = GRAPH_CACHE_ENTRIES) -> None:
+    """Write ``graph`` to the cache atomically (temp file, then rename) and drop all but the ``keep`` newest."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = cache_dir / f".{key}.{os.getpid()}.npz"
+    np.savez(tmp, indices=graph.indices, distances=graph.distances)
+    os.replace(tmp, cache_dir / f"{key}.npz")
+    entries = sorted(cache_dir.glob("*.npz"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in entries[keep:]:
+        old.unlink(missing_ok=True)
+
+
 @stage_task(name="knn")
-def knn_task(run: RunRef, params: GraphParams) -> dict:
-    """Build the FAISS kNN graph over the corpus's vectors (in the clustering space) and keep it in scratch."""
+def knn_task(run: RunRef, settings: Settings, params: GraphParams) -> dict:
+    """Build the FAISS kNN graph over the corpus's vectors (in the clustering space), or take it from the graph
+    cache when these exact vectors were searched with this ``k`` before; keep it in scratch."""
     log = stage_logger()
     with stopwatch() as timing:
         emb = clustering_space(contextual_vectors(run, params.context_weight), params.geometry)
         k = knn_size(params, len(emb))
-        graph = build_knn_graph(emb, k, seed=params.seed)
+        key = graph_cache_key(emb, k, params.seed)
+        graph = cached_graph(settings.graph_cache_dir, key)
+        reused = graph is not None
+        if graph is None:
+            graph = build_knn_graph(emb, k, seed=params.seed)
+            store_graph(settings.graph_cache_dir, key, graph)
         np.savez(run.graph_path, indices=graph.indices, distances=graph.distances)
-    log.info(f"knn: {len(emb):,} chunks, k={k}")
-    return {"k": k, "chunks": len(emb), "seconds": timing["seconds"]}
+    log.info(f"knn: {len(emb):,} chunks, k={k}" + (" (graph reused from the cache)" if reused else ""))
+    return {"k": k, "chunks": len(emb), "reused": reused, "seconds": timing["seconds"]}

@@ -90,6 +90,7 @@ def build_manifest(run: RunRef, settings: Settings, params: RunParams,
     counts.update(chunks=stages["chunk"]["chunks"], chunks_embedded=stages["embed"]["chunks_embedded"],
                   chunks_cached=stages["embed"]["chunks_cached"], themes=cluster["themes"],
                   subthemes=cluster["subthemes"], noise_chunks=cluster["noise_chunks"])
+    counts["knn_graphs_reused"] = int(bool(stages.get("knn", {}).get("reused")))
     return {
         "run_id": run.run_id, "status": "complete", "started_at": run.started_at, "finished_at": utc_now(),
         "bucket_url": settings.bucket_url, "output_url": settings.output_url, "settings": settings.describe(),

@@ -31,11 +31,15 @@ class RunParams(BaseModel):
     text_field: str = Field("text", description="Field holding the text in JSON/JSONL records.")
     id_field: str = Field("id", description="Field naming a JSON/JSONL record (else its line number).")
     csv_text_column: str = Field("text", description="Column holding the text in CSV/TSV files.")
-    max_object_mb: float = Field(64.0, gt=0, description="Objects larger than this are skipped (`too_large`).")
+    max_object_mb: float = Field(
+        64.0, gt=0, le=100_000, description="Objects larger than this are skipped (`too_large`)."
+    )
     chunk_unit: Literal["tokens", "chars"] = Field(
         "tokens", description="Unit of `chunk_size`/`chunk_overlap`: model tokens (word pieces) or characters."
     )
-    chunk_size: int = Field(240, ge=8, description="Chunk length in `chunk_unit` (the model reads 256 tokens).")
+    chunk_size: int = Field(
+        240, ge=8, le=100_000, description="Chunk length in `chunk_unit` (the model reads 256 tokens)."
+    )
     chunk_overlap: int = Field(32, ge=0, description="Overlap between consecutive chunks, in `chunk_unit`.")
     geometry: Literal["auto", "centered", "raw"] = Field(
         "auto", description="How chunks are compared for the graph and the clustering: `centered` removes the "
@@ -59,21 +63,27 @@ class RunParams(BaseModel):
     resolution: float = Field(
         1.5,
         gt=0,
+        le=1000,
         description="Modularity resolution for themes (higher: more, smaller themes); `cluster_selection=modularity`.",
     )
     subtheme_resolution: float = Field(
-        0.6, gt=0, description="Modularity resolution inside a theme (below 1 a theme may stay whole)."
+        0.6, gt=0, le=1000, description="Modularity resolution inside a theme (below 1 a theme may stay whole)."
     )
     stickiness: float = Field(
-        0.1, ge=0, description="Night over night: preference for the theme cut that matches the latest run (0: none)."
+        0.1, ge=0, le=100,
+        description="Night over night: preference for the theme cut that matches the latest run (0: none).",
     )
-    knn_k: int | None = Field(None, ge=2, description="Neighbours per chunk in the kNN graph; default derived.")
+    knn_k: int | None = Field(
+        None, ge=2, le=1000, description="Neighbours per chunk in the kNN graph; default derived."
+    )
     top_n_nodes: int = Field(5, ge=1, le=100, description="Most central passages kept per theme and subtheme.")
     show_subclusters: bool = Field(True, description="Compute and publish subthemes.")
     summarizers: list[str] = Field(
         default_factory=lambda: ["keyphrases", "exemplars"], description="Summary plug-ins, applied in order."
     )
-    seed: int = Field(0, description="Seed for every random choice; same seed and input give the same themes.")
+    seed: int = Field(
+        0, ge=0, le=2**32 - 1, description="Seed for every random choice; same seed and input give the same themes."
+    )
     reassign_noise: bool = Field(
         False, description="Give each noise chunk the theme (and subtheme) that label propagation over the kNN graph "
         "leads it to; every chunk with a path to a theme is placed (share reported)."
@@ -100,7 +110,7 @@ class RunParams(BaseModel):
         description="Lineage: share of each source theme's chunks that must go into one theme for a `merged`.",
     )
     event_min_change: float = Field(
-        0.2, gt=0, description="Lineage: relative size change that counts as `grew` or `shrank`."
+        0.2, gt=0, le=1000, description="Lineage: relative size change that counts as `grew` or `shrank`."
     )
     promote: bool = Field(
         True, description="Make this run the latest (false: a side-by-side experiment that nightly runs ignore)."

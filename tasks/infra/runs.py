@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,7 +16,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tasks.infra.errors import CatalogError
+from tasks.infra.errors import CatalogError, ConfigError
+
+RUN_ID_PATTERN = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{4}$")
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,18 @@ def new_run_id(now: datetime | None = None) -> str:
     """``YYYYMMDDTHHMMSSZ-xxxx``: sorts by time, unique across concurrent starts."""
     now = now or datetime.now(UTC)
     return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
+
+
+def check_run_id(run_id: str) -> str:
+    """A run id given from outside (the HTTP API picks it before the flow starts), checked against
+    `new_run_id`'s shape so it can never name a path outside ``runs/``.
+
+    Raises:
+        ConfigError: the id does not have that shape.
+    """
+    if not RUN_ID_PATTERN.fullmatch(run_id):
+        raise ConfigError(f"run id {run_id!r} is not of the form YYYYMMDDTHHMMSSZ-xxxx (hex)")
+    return run_id
 
 
 def utc_now() -> str:

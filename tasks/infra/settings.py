@@ -62,6 +62,18 @@ class Settings(BaseSettings):
         1024, ge=1, description="Chunks embedded between two commits to the embedding cache (the unit of resume)."
     )
     threads: int | None = Field(None, ge=1, description="CPU threads for torch; default: all cores.")
+    api_key_hashes: list[str] = Field(
+        default_factory=list,
+        description="HTTP API: SHA-256 hex digests of the accepted bearer keys, as a JSON list (`themesift api-key` "
+        "makes a key and its digest). None set: `themesift api` makes one key for its session and prints it.",
+    )
+    api_buckets: list[str] = Field(
+        default_factory=list,
+        description="HTTP API: what a request's `bucket` may name, as a JSON list. A bare name allows that S3 bucket "
+        "(`tickets` → `s3://tickets`); a URL ending in `/` allows every bucket name under it (`file:///data/` lets "
+        "`gatsby` mean `file:///data/gatsby`) and every URL that starts with it. Empty: no bucket is allowed.",
+    )
+    api_port: int = Field(8000, ge=1, le=65535, description="HTTP API: port `themesift api` listens on (127.0.0.1).")
 
     @property
     def catalog_path(self) -> Path:
@@ -72,6 +84,11 @@ class Settings(BaseSettings):
     def embeddings_dir(self) -> Path:
         """Root of the Parquet embedding cache (one subfolder per model and backend)."""
         return self.state_dir / "embeddings"
+
+    @property
+    def graph_cache_dir(self) -> Path:
+        """kNN graphs kept for the next run over the same vectors (``tasks/knn.py``)."""
+        return self.state_dir / "graph-cache"
 
     def describe(self) -> dict[str, Any]:
         """A JSON-able copy for run manifests."""
