@@ -2,7 +2,7 @@
 
 Routes (all but ``/health`` need ``Authorization: Bearer <key>``):
 
-- ``POST /v2/ai/clusters``: queue a clustering of an allowed bucket → ``{"data": {"task_id"}}`` (202).
+- ``POST /v2/ai/clusters``: queue a clustering of an allowed bucket → ``{"data": {"task_id"}}`` (200, as Telnyx answers).
 - ``GET /v2/ai/clusters``: the jobs, newest first, ``page[number]`` (from 0) and ``page[size]``.
 - ``GET /v2/ai/clusters/{task_id}``: status and, once completed, the clusters (``top_n_nodes``,
   ``show_subclusters``).
@@ -138,7 +138,7 @@ def create_app(settings: Settings, prefect_api_url: str, key_hashes: list[str]) 
 
     guarded = [Depends(authorised)]
 
-    @app.post("/v2/ai/clusters", status_code=202, response_model=TaskCreated, dependencies=guarded,
+    @app.post("/v2/ai/clusters", status_code=200, response_model=TaskCreated, dependencies=guarded,
               responses={**REFUSALS, **BODY_REFUSALS, 404: {"model": ErrorBody, "description": "No such bucket here."}},
               tags=["clusters"])
     async def create_clusters(body: ClusterRequest, request: Request) -> TaskCreated:
