@@ -17,6 +17,7 @@ The Prefect CLI runs in subprocesses so the same commands a person would type ar
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import signal
 import subprocess
@@ -33,7 +34,6 @@ from prefect import serve as prefect_serve
 from prefect.client.schemas.schedules import CronSchedule
 from prefect.settings import PREFECT_API_URL, PREFECT_HOME, temporary_settings
 
-from flows.recluster import recluster
 from tasks.infra.errors import ConfigError, ThemesiftError
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
@@ -61,17 +61,23 @@ def load_deployment_specs(path: Path = PREFECT_FILE) -> list[dict[str, Any]]:
     return deployments
 
 
+def entrypoint_flow(entrypoint: str) -> Any:
+    """The flow a ``prefect.yaml`` entrypoint (``flows/recluster.py:recluster``) names, imported."""
+    module, _, attr = entrypoint.partition(":")
+    return getattr(importlib.import_module(module.removesuffix(".py").replace("/", ".")), attr)
+
+
 def runner_deployments(specs: list[dict[str, Any]]) -> list[Any]:
-    """``RunnerDeployment`` objects for `prefect.serve`, one per ``prefect.yaml`` block (schedules and
+    """``RunnerDeployment`` objects for `prefect.serve`, one per ``prefect.yaml`` block (its flow, schedules and
     parameters kept).
     """
     deployments = []
     for spec in specs:
         schedules = [CronSchedule(cron=s["cron"], timezone=s.get("timezone", "UTC"))
                      for s in spec.get("schedules") or []]
-        deployments.append(recluster.to_deployment(name=spec["name"], description=spec.get("description"),
-                                                   schedules=schedules or None,
-                                                   parameters=spec.get("parameters") or {}))
+        deployments.append(entrypoint_flow(spec["entrypoint"]).to_deployment(
+            name=spec["name"], description=spec.get("description"), schedules=schedules or None,
+            parameters=spec.get("parameters") or {}))
     return deployments
 
 

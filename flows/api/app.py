@@ -2,7 +2,7 @@
 
 Routes (all but ``/health`` need ``Authorization: Bearer <key>``):
 
-- ``POST /v2/ai/clusters``: queue a clustering of an allowed bucket → ``{"data": {"task_id"}}`` (200, as Telnyx answers).
+- ``POST /v2/ai/clusters``: queue a clustering of an allowed bucket → ``{"data": {"task_id"}}`` (200).
 - ``GET /v2/ai/clusters``: the jobs, newest first, ``page[number]`` (from 0) and ``page[size]``.
 - ``GET /v2/ai/clusters/{task_id}``: status and, once completed, the clusters (``top_n_nodes``,
   ``show_subclusters``).
@@ -16,6 +16,7 @@ nothing (not even whether its body was valid); a ``task_id`` that is not one of 
 
 # No `from __future__ import annotations`: FastAPI reads the route closures' annotations at runtime.
 
+import logging
 import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -35,7 +36,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from flows.api.jobs import Job, JobQueue
+from flows.api.buckets import served_bucket
+from flows.api.embeddings import embeddings_router
+from flows.api.errors import BODY_REFUSALS, NOT_FOUND, REFUSALS, ApiError, error_response
+from flows.api.jobs import Job, JobQueue, bucket_locations
 from flows.api.results import RunOutputs, shape_clusters
 from flows.api.schemas import (
     MAX_PAGE_SIZE,
@@ -50,54 +54,15 @@ from flows.api.schemas import (
     TaskList,
     TaskSummary,
 )
-from flows.api.security import BucketNotAllowed, key_matches, resolve_bucket
-from tasks.infra.errors import BucketNotFoundError, StorageError
+from flows.api.search import SearchIndexes
+from flows.api.security import key_matches
 from tasks.infra.settings import Settings
-from tasks.infra.storage import open_storage
 
 #: Largest request body accepted (a request names a bucket and parameters; a long ``files`` list fits).
 MAX_BODY_BYTES = 1 << 20
 #: Paths open without a key: the health check, and the API's description (the schema, no data).
 PUBLIC_PATHS = frozenset({"/health", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"})
-TITLES = {400: "Bad request", 401: "Unauthorized", 404: "Not found", 405: "Method not allowed",
-          413: "Request too large", 422: "Invalid request", 503: "Unavailable"}
-REFUSALS: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorBody, "description": "Missing or wrong bearer key."},
-    413: {"model": ErrorBody, "description": "Request body over the limit."},
-    503: {"model": ErrorBody, "description": "The job queue (Prefect) or the storage did not answer; retry later."},
-}
-BODY_REFUSALS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorBody, "description": "The body is not JSON text (FastAPI could not parse it)."},
-    422: {"description": "The body does not fit the schema: FastAPI's `detail[]`."},
-}
-NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody, "description": "No such task (or cluster)."}}
 bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer <key>`.")
-
-
-class ApiError(Exception):
-    """A refusal with its status code and a message safe to show (it never echoes secrets)."""
-
-    def __init__(self, status: int, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
-
-
-def error_response(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    """The ``errors`` body every refusal uses."""
-    body = {"errors": [{"code": str(status), "title": TITLES.get(status, "Error"), "detail": detail}]}
-    extra = {"WWW-Authenticate": "Bearer"} if status == 401 else {"Retry-After": "5"} if status == 503 else {}
-    return JSONResponse(body, status_code=status, headers={**(headers or {}), **extra})
-
-
-def check_bucket(bucket_url: str, settings: Settings) -> None:
-    """Refuse a bucket that does not exist (404) or cannot be reached now (503) before queueing a job on it."""
-    try:
-        open_storage(bucket_url, settings=settings)
-    except BucketNotFoundError:
-        raise ApiError(404, "bucket not found") from None
-    except StorageError as exc:
-        raise ApiError(503, f"the bucket could not be reached: {type(exc).__name__}") from None
 
 
 def create_app(settings: Settings, prefect_api_url: str, key_hashes: list[str]) -> FastAPI:
@@ -107,12 +72,14 @@ def create_app(settings: Settings, prefect_api_url: str, key_hashes: list[str]) 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Prefect's client is the API's only way to its jobs: one per process, opened with the app.
         async with PrefectClient(api=prefect_api_url) as client:
-            app.state.jobs = JobQueue(client, settings)
+            app.state.jobs = JobQueue(client, settings, "clusters")
+            app.state.embed_jobs = JobQueue(client, settings, "embeddings")
             yield
 
     app = FastAPI(title="themesift", version="1", lifespan=lifespan,
                   description="Theme discovery over a bucket of text, in Telnyx Inference Clusters' routes.")
     app.state.outputs = RunOutputs(settings)
+    app.state.search = SearchIndexes(settings)
 
     async def authorised(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
         header = f"{credentials.scheme} {credentials.credentials}" if credentials else None
@@ -143,12 +110,14 @@ def create_app(settings: Settings, prefect_api_url: str, key_hashes: list[str]) 
               tags=["clusters"])
     async def create_clusters(body: ClusterRequest, request: Request) -> TaskCreated:
         """Queue a clustering of a bucket (or its ``prefix`` / ``files``); poll the returned ``task_id``."""
-        try:
-            bucket_url = resolve_bucket(body.bucket, settings.api_buckets)
-        except BucketNotAllowed as exc:
-            raise ApiError(404, str(exc)) from None
-        await run_in_threadpool(check_bucket, bucket_url, settings)
-        task_id = await jobs(request).submit(body.bucket, bucket_url, body.run_params())
+        bucket_url = await served_bucket(body.bucket, settings)
+        params = body.run_params()
+        chunking = ("chunk_unit", "chunk_size", "chunk_overlap")
+        embedded = request.app.state.search.meta(bucket_locations(settings, bucket_url)[0])
+        if embedded and not body.model_fields_set & set(chunking):
+            # Cluster what was embedded: the bucket's embedding task chose the chunking (Telnyx's order of calls).
+            params = params.model_copy(update={k: embedded[k] for k in chunking})
+        task_id = await jobs(request).submit(body.bucket, bucket_url, params)
         return TaskCreated(data=TaskId(task_id=task_id))
 
     @app.get("/v2/ai/clusters", response_model=TaskList, dependencies=guarded, responses=REFUSALS, tags=["clusters"])
@@ -201,6 +170,7 @@ def create_app(settings: Settings, prefect_api_url: str, key_hashes: list[str]) 
             await run_in_threadpool(request.app.state.outputs.delete, job.output_url, job.run_id)
         return Response(status_code=204)
 
+    app.include_router(embeddings_router(settings, guarded))
     return app
 
 
@@ -234,7 +204,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(PrefectHTTPStatusError)
     @app.exception_handler(httpx.HTTPError)
     async def queue_unavailable(request: Request, exc: Exception) -> JSONResponse:
-        # The Prefect client has already retried (PREFECT_CLIENT_RETRY_EXTRA_CODES); say so instead of a 500.
+        # The Prefect client has already retried (PREFECT_CLIENT_RETRY_EXTRA_CODES); say so instead of a 500,
+        # and keep the cause in the server's log for the operator.
+        logging.getLogger("themesift.api").warning(f"job queue error on {request.url.path}: {exc!r:.500}")
         return error_response(503, "the job queue did not answer; retry shortly")
 
 

@@ -20,7 +20,14 @@ from urllib.parse import urlparse
 from uuid import UUID
 
 from prefect.client.orchestration import PrefectClient
-from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId, FlowRunFilter, FlowRunFilterTags
+from prefect.client.schemas.filters import (
+    DeploymentFilter,
+    DeploymentFilterId,
+    FlowRunFilter,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+    FlowRunFilterTags,
+)
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.client.schemas.sorting import FlowRunSort
 from prefect.exceptions import ObjectNotFound
@@ -34,7 +41,8 @@ from tasks.infra.settings import Settings
 
 API_TAG = "themesift-api"
 BUCKET_TAG = "bucket:"
-DEPLOYMENT = "recluster/adhoc"
+KIND_TAG = "kind:"
+DEPLOYMENTS = {"clusters": "recluster/adhoc", "embeddings": "embed/adhoc"}
 STATUS_OF_STATE: dict[StateType, JobStatus] = {
     StateType.SCHEDULED: "pending", StateType.PAUSED: "pending", StateType.PENDING: "starting",
     StateType.RUNNING: "running", StateType.COMPLETED: "completed", StateType.FAILED: "failed",
@@ -57,6 +65,7 @@ class Job:
     params: dict[str, Any] = field(default_factory=dict)
     run_id: str | None = None
     output_url: str | None = None
+    state_dir: str | None = None
     error: str | None = None
     terminal: bool = False
 
@@ -78,7 +87,7 @@ def job_from_flow_run(run: FlowRun) -> Job:
     return Job(task_id=str(run.id), status=job_status(state_type), bucket=bucket or "",
                created_at=run.created, finished_at=run.end_time if state_type in TERMINAL else None,
                params=params, run_id=parameters.get("run_id"), output_url=parameters.get("output_url"),
-               error=error, terminal=state_type in TERMINAL)
+               state_dir=parameters.get("state_dir"), error=error, terminal=state_type in TERMINAL)
 
 
 def absolute_url(url: str) -> str:
@@ -106,12 +115,15 @@ def parse_task_id(task_id: str) -> UUID | None:
 
 
 class JobQueue:
-    """Creates, reads, lists and deletes the API's flow runs through one Prefect client."""
+    """Creates, reads, lists and deletes the API's flow runs of one kind (``clusters``: the recluster flow,
+    ``embeddings``: the embed flow) through one Prefect client."""
 
-    def __init__(self, client: PrefectClient, settings: Settings, deployment: str = DEPLOYMENT) -> None:
+    def __init__(self, client: PrefectClient, settings: Settings, kind: str = "clusters") -> None:
         self.client = client
         self.settings = settings
-        self.deployment = deployment
+        self.kind = kind
+        self.deployment = DEPLOYMENTS[kind]
+        self.tags = [API_TAG, KIND_TAG + kind]
         self._deployment_id: UUID | None = None
         self._finished: dict[str, Job] = {}  # terminal jobs never change (until deleted through us)
 
@@ -127,7 +139,7 @@ class JobQueue:
         parameters = {"params": params.model_dump(mode="json"), "bucket_url": bucket_url,
                       "output_url": output_url, "state_dir": state_dir, "run_id": new_run_id()}
         run = await self.client.create_flow_run_from_deployment(
-            await self.deployment_id(), parameters=parameters, tags=[API_TAG, BUCKET_TAG + bucket])
+            await self.deployment_id(), parameters=parameters, tags=[*self.tags, BUCKET_TAG + bucket])
         return str(run.id)
 
     async def get(self, task_id: str) -> Job | None:
@@ -141,7 +153,7 @@ class JobQueue:
             run = await self.client.read_flow_run(flow_run_id)
         except ObjectNotFound:
             return None
-        if API_TAG not in run.tags:
+        if not set(self.tags) <= set(run.tags):
             return None
         job = job_from_flow_run(run)
         if job.terminal:
@@ -151,13 +163,24 @@ class JobQueue:
     async def page(self, number: int, size: int) -> tuple[list[Job], int]:
         """One page of the API's jobs, newest first, and how many there are in all."""
         filters: dict[str, Any] = {
-            "flow_run_filter": FlowRunFilter(tags=FlowRunFilterTags(all_=[API_TAG])),
+            "flow_run_filter": FlowRunFilter(tags=FlowRunFilterTags(all_=self.tags)),
             "deployment_filter": DeploymentFilter(id=DeploymentFilterId(any_=[await self.deployment_id()])),
         }
         total = await self.client.count_flow_runs(**filters)
         runs = await self.client.read_flow_runs(**filters, sort=FlowRunSort.EXPECTED_START_TIME_DESC,
                                                 limit=size, offset=number * size)
         return [job_from_flow_run(run) for run in runs], total
+
+    async def completed_buckets(self, limit: int = 200) -> list[str]:
+        """The buckets with a completed job of this kind (among the newest ``limit`` jobs: Prefect's page limit is
+        200), sorted by name."""
+        runs = await self.client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=self.tags),
+                                          state=FlowRunFilterState(type=FlowRunFilterStateType(
+                                              any_=[StateType.COMPLETED]))),
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[await self.deployment_id()])),
+            sort=FlowRunSort.EXPECTED_START_TIME_DESC, limit=limit)
+        return sorted({job_from_flow_run(run).bucket for run in runs})
 
     async def delete(self, job: Job) -> None:
         """Stop the job's flow run if it has started (waiting a while for the worker to end it, so it cannot

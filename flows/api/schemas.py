@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from tasks.core.summarizers import available_summarizers
 from tasks.infra.params import RunParams
@@ -148,3 +148,106 @@ class ErrorBody(BaseModel):
 
 class Health(BaseModel):
     status: Literal["ok"]
+
+
+EmbeddingStatus = Literal["queued", "processing", "success", "failure", "partial_success"]
+
+
+class EmbeddingRequest(BaseModel):
+    """``POST /v2/ai/embeddings``: read, chunk and embed a bucket (no clustering) and make it searchable."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    bucket_name: Name = Field(description="A bucket name (or URL) the deployment allows (`THEMESIFT_API_BUCKETS`).")
+    document_chunk_size: int | None = Field(
+        None, ge=8, le=100_000, description="Chunk length in characters (Telnyx's unit; default 1024 when only the "
+        "overlap is given). Neither given: themesift's token chunking, the one a clustering uses by default.")
+    document_chunk_overlap_size: int | None = Field(
+        None, ge=0, le=100_000, description="Overlap between chunks in characters (default 512 when only the size "
+        "is given); smaller than the chunk size.")
+    embedding_model: str | None = Field(
+        None, max_length=200, description="Must name the deployment's model (`THEMESIFT_MODEL`) when given.")
+    loader: Literal["default"] = Field("default", description="How files are read: `default` (every format "
+                                       "themesift decodes).")
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> EmbeddingRequest:
+        size, overlap = self.document_chunk_size or 1024, self.document_chunk_overlap_size
+        if overlap is not None and overlap >= size:
+            raise ValueError(f"document_chunk_overlap_size ({overlap}) must be smaller than document_chunk_size "
+                             f"({size})")
+        return self
+
+    def run_params(self) -> RunParams:
+        """The run parameters of this request (Telnyx's character chunking when it asks for one)."""
+        if self.document_chunk_size is None and self.document_chunk_overlap_size is None:
+            return RunParams()
+        size = self.document_chunk_size or 1024
+        overlap = self.document_chunk_overlap_size if self.document_chunk_overlap_size is not None else min(512,
+                                                                                                          size // 2)
+        return RunParams(chunk_unit="chars", chunk_size=size, chunk_overlap=overlap)
+
+
+class EmbeddingTask(BaseModel):
+    task_id: str
+    task_name: str = "embed"
+    status: EmbeddingStatus
+    created_at: datetime | None = None
+    finished_at: datetime | None = None
+    bucket: str | None = None
+    error: str | None = Field(None, description="Why a failed task failed.")
+
+
+class EmbeddingTaskEnvelope(BaseModel):
+    data: EmbeddingTask
+
+
+class BucketNames(BaseModel):
+    buckets: list[str]
+
+
+class BucketNamesEnvelope(BaseModel):
+    data: BucketNames
+
+
+class FileStatus(BaseModel):
+    filename: str
+    status: Literal["success", "failed"]
+    error_reason: str | None = None
+    skipped_records: int = 0
+    created_at: datetime | None = None
+    last_embedded_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+class FileStatusList(BaseModel):
+    data: list[FileStatus]
+
+
+class SimilaritySearchRequest(BaseModel):
+    """``POST /v2/ai/embeddings/similarity-search``: the passages of an embedded bucket nearest to a query."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    bucket_name: Name
+    query: Annotated[str, StringConstraints(min_length=1, max_length=10_000)]
+    num_of_docs: int = Field(3, ge=1, le=100, description="How many passages to return, nearest first.")
+
+
+class SearchMetadata(BaseModel):
+    source: str
+    checksum: str
+    embedding: str
+    filename: str
+    certainty: float
+    loader_metadata: dict[str, int | str] = Field(default_factory=dict)
+
+
+class SearchHit(BaseModel):
+    document_chunk: str
+    distance: float = Field(description="Cosine distance (1 - cosine) between the query and the passage.")
+    metadata: SearchMetadata
+
+
+class SearchHits(BaseModel):
+    data: list[SearchHit]

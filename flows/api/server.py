@@ -8,13 +8,15 @@ or SIGTERM stops the API, then the worker, then a server it started.
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 
 import uvicorn
 
 from flows.api.app import create_app
 from flows.api.security import check_key_hashes, hash_api_key, new_api_key
-from flows.serve import prefect_api, register_deployments, start_worker, stop_process
+from flows.serve import exit_on_sigterm, prefect_api, register_deployments, start_worker, stop_process
 from tasks.infra.errors import ConfigError
 from tasks.infra.settings import Settings, load_settings
 
@@ -40,6 +42,10 @@ def api_key_hashes(settings: Settings) -> list[str]:
 def serve_api(*, host: str = "127.0.0.1", port: int | None = None, prefect_port: int = 4200,
               worker: bool = True) -> None:
     """Serve the HTTP API until Ctrl-C or SIGTERM, with the Prefect server and worker it needs."""
+    if threading.current_thread() is threading.main_thread():
+        # uvicorn re-raises the SIGTERM it caught once it has shut down; with the default handler that would kill
+        # this process before the `finally` blocks stop the worker and the Prefect server it started.
+        signal.signal(signal.SIGTERM, exit_on_sigterm)
     settings = load_settings()
     hashes = api_key_hashes(settings)
     if not settings.api_buckets:

@@ -96,13 +96,13 @@ def test_every_setting_and_parameter_is_in_the_readme():
 
 def test_prefect_yaml_deployments_import_and_validate():
     spec = yaml.safe_load((ROOT / "prefect.yaml").read_text())
-    names = {d["name"] for d in spec["deployments"]}
-    assert names == {"nightly", "adhoc"}
+    names = set()
     for deployment in spec["deployments"]:
         module, _, attr = deployment["entrypoint"].partition(":")
         flow = getattr(importlib.import_module(module.removesuffix(".py").replace("/", ".")), attr)
-        assert flow.name == "recluster"
+        names.add(f"{flow.name}/{deployment['name']}")
         validate_params(deployment["parameters"].get("params"))
+    assert names == {"recluster/nightly", "recluster/adhoc", "embed/adhoc"}
     nightly = next(d for d in spec["deployments"] if d["name"] == "nightly")
     assert nightly["schedules"] == [{"cron": "0 2 * * *", "timezone": "UTC"}]
 

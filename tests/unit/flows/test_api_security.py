@@ -124,3 +124,29 @@ def test_a_fetch_shows_the_most_central_passages_and_subclusters_only_when_asked
     assert [n["centrality"] for n in shaped[0]["subclusters"][0]["nodes"]] == [0.3, 0.1]
     assert all(c["subclusters"] == [] and c["nodes"] == [] for c in shape_clusters(themes, 0, False))
     assert len(themes["clusters"][1]["nodes"]) == 3  # the cached document is not changed by shaping
+
+
+def test_embedding_statuses_follow_telnyx_and_skips_make_a_partial_success():
+    from flows.api.embeddings import embedding_status
+    from flows.api.jobs import Job
+
+    job = lambda status: Job("t", status, "b", None, None)  # noqa: E731
+    assert [embedding_status(job(s), None) for s in ("pending", "starting", "running", "failed")] == [
+        "queued", "queued", "processing", "failure"]
+    assert embedding_status(job("completed"), {"files_failed": 0, "files_with_skipped_records": 0}) == "success"
+    assert embedding_status(job("completed"), {"files_failed": 1}) == "partial_success"
+    assert embedding_status(job("completed"), {"files_with_skipped_records": 2}) == "partial_success"
+
+
+def test_an_embedding_request_chunks_like_a_clustering_unless_it_asks_for_telnyx_s_characters():
+    from flows.api.schemas import EmbeddingRequest
+
+    plain = EmbeddingRequest(bucket_name="b").run_params()
+    assert (plain.chunk_unit, plain.chunk_size) == ("tokens", 240)
+    sized = EmbeddingRequest(bucket_name="b", document_chunk_size=1024).run_params()
+    assert (sized.chunk_unit, sized.chunk_size, sized.chunk_overlap) == ("chars", 1024, 512)
+    both = EmbeddingRequest(bucket_name="b", document_chunk_size=600, document_chunk_overlap_size=100).run_params()
+    assert (both.chunk_size, both.chunk_overlap) == (600, 100)
+    for size, overlap in ((100, 100), (None, 2000)):
+        with pytest.raises(ValueError, match="smaller"):  # refused by the request model: a 422, never a 500
+            EmbeddingRequest(bucket_name="b", document_chunk_size=size, document_chunk_overlap_size=overlap)
