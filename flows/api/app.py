@@ -40,7 +40,7 @@ from flows.api.buckets import served_bucket
 from flows.api.embeddings import embeddings_router
 from flows.api.errors import BODY_REFUSALS, NOT_FOUND, REFUSALS, ApiError, error_response
 from flows.api.jobs import Job, JobQueue, bucket_locations
-from flows.api.results import RunOutputs, shape_clusters
+from flows.api.results import ResponseCache, RunOutputs, shape_clusters
 from flows.api.schemas import (
     MAX_PAGE_SIZE,
     ClusterRequest,
@@ -79,6 +79,7 @@ def create_app(settings: Settings, prefect_api_url: str, key_hashes: list[str]) 
     app = FastAPI(title="themesift", version="1", lifespan=lifespan,
                   description="Theme discovery over a bucket of text, in Telnyx Inference Clusters' routes.")
     app.state.outputs = RunOutputs(settings)
+    app.state.responses = ResponseCache()
     app.state.search = SearchIndexes(settings)
 
     async def authorised(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
@@ -137,6 +138,10 @@ def create_app(settings: Settings, prefect_api_url: str, key_hashes: list[str]) 
                              top_n_nodes: Annotated[int, Query(ge=0, le=100)] = 0,
                              show_subclusters: bool = False) -> Response:
         """A job's status and, once completed, its clusters with their ``top_n_nodes`` most central passages."""
+        key = (job.task_id, top_n_nodes, show_subclusters)
+        cached = request.app.state.responses.get(key) if job.terminal else None
+        if cached is not None:
+            return Response(cached, media_type="application/json")
         result: dict[str, Any] = {"status": job.status, "bucket": job.bucket, "clusters": [], "run_id": job.run_id,
                                   "error": job.error}
         if job.status == "completed":
@@ -145,7 +150,10 @@ def create_app(settings: Settings, prefect_api_url: str, key_hashes: list[str]) 
                 raise ApiError(404, "the task's outputs are gone")
             result["clusters"] = shape_clusters(themes, top_n_nodes, show_subclusters)
             result["total_number_of_nodes"] = themes.get("total_number_of_nodes")
-        return JSONResponse({"data": ClusterResult.model_validate(result).model_dump(mode="json")})
+        body = ClusterResultEnvelope(data=ClusterResult.model_validate(result)).model_dump_json().encode("utf-8")
+        if job.terminal:
+            request.app.state.responses.put(key, body)
+        return Response(body, media_type="application/json")
 
     @app.get("/v2/ai/clusters/{task_id}/graph", dependencies=guarded, response_class=Response,
              responses={200: {"content": {"image/png": {}}, "description": "The map as a PNG."},
@@ -166,6 +174,7 @@ def create_app(settings: Settings, prefect_api_url: str, key_hashes: list[str]) 
     async def delete_clusters(job: Annotated[Job, Depends(own_job)], request: Request) -> Response:
         """Delete the job and its published outputs; the bucket's embeddings stay for the next configuration."""
         await jobs(request).delete(job)
+        request.app.state.responses.drop(job.task_id)
         if job.output_url and job.run_id:
             await run_in_threadpool(request.app.state.outputs.delete, job.output_url, job.run_id)
         return Response(status_code=204)

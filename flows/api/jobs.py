@@ -124,6 +124,9 @@ class JobQueue:
         self.kind = kind
         self.deployment = DEPLOYMENTS[kind]
         self.tags = [API_TAG, KIND_TAG + kind]
+        # One flow-run creation at a time from this process: a Prefect server on SQLite answers concurrent writes
+        # with "database is locked" and the clients' retries back off for seconds (20 POSTs at once took 31 s).
+        self._creating = asyncio.Lock()
         self._deployment_id: UUID | None = None
         self._finished: dict[str, Job] = {}  # terminal jobs never change (until deleted through us)
 
@@ -138,8 +141,10 @@ class JobQueue:
         state_dir, output_url = bucket_locations(self.settings, bucket_url)
         parameters = {"params": params.model_dump(mode="json"), "bucket_url": bucket_url,
                       "output_url": output_url, "state_dir": state_dir, "run_id": new_run_id()}
-        run = await self.client.create_flow_run_from_deployment(
-            await self.deployment_id(), parameters=parameters, tags=[*self.tags, BUCKET_TAG + bucket])
+        deployment_id = await self.deployment_id()
+        async with self._creating:
+            run = await self.client.create_flow_run_from_deployment(
+                deployment_id, parameters=parameters, tags=[*self.tags, BUCKET_TAG + bucket])
         return str(run.id)
 
     async def get(self, task_id: str) -> Job | None:

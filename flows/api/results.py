@@ -20,6 +20,8 @@ from tasks.infra.storage import open_storage
 
 #: Parsed themes.json documents kept in memory (most recently used).
 THEMES_CACHE_ENTRIES = 16
+#: Finished fetches kept as response bytes (a task x top_n_nodes x show_subclusters each).
+RESPONSE_CACHE_ENTRIES = 512
 CLUSTER_ID = re.compile(r"^t[0-9]{1,9}$")
 
 
@@ -68,6 +70,35 @@ class RunOutputs:
         except BucketNotFoundError:
             return  # the bucket's first run failed before publishing: nothing to delete
         delete_run_folder(storage, run_id)
+
+
+class ResponseCache:
+    """Response bodies of finished jobs, which never change: a repeated fetch is a dictionary lookup, not a
+    reshaping and re-encoding of the clusters (what keeps a fetch cheap under load)."""
+
+    def __init__(self, entries: int = RESPONSE_CACHE_ENTRIES) -> None:
+        self.entries = entries
+        self._bodies: OrderedDict[tuple, bytes] = OrderedDict()
+        self._lock = Lock()
+
+    def get(self, key: tuple) -> bytes | None:
+        with self._lock:
+            body = self._bodies.get(key)
+            if body is not None:
+                self._bodies.move_to_end(key)
+            return body
+
+    def put(self, key: tuple, body: bytes) -> None:
+        with self._lock:
+            self._bodies[key] = body
+            while len(self._bodies) > self.entries:
+                self._bodies.popitem(last=False)
+
+    def drop(self, task_id: str) -> None:
+        """Forget every response of a task (it was deleted)."""
+        with self._lock:
+            for key in [k for k in self._bodies if k[0] == task_id]:
+                del self._bodies[key]
 
 
 def shape_cluster(cluster: dict[str, Any], top_n_nodes: int, show_subclusters: bool) -> dict[str, Any]:

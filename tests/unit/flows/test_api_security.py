@@ -150,3 +150,16 @@ def test_an_embedding_request_chunks_like_a_clustering_unless_it_asks_for_telnyx
     for size, overlap in ((100, 100), (None, 2000)):
         with pytest.raises(ValueError, match="smaller"):  # refused by the request model: a 422, never a 500
             EmbeddingRequest(bucket_name="b", document_chunk_size=size, document_chunk_overlap_size=overlap)
+
+
+def test_finished_responses_are_kept_newest_first_and_forgotten_with_their_task():
+    from flows.api.results import ResponseCache
+
+    cache = ResponseCache(entries=2)
+    cache.put(("a", 0, False), b"1")
+    cache.put(("a", 5, True), b"2")
+    assert cache.get(("a", 0, False)) == b"1"  # now the most recently used
+    cache.put(("b", 0, False), b"3")
+    assert cache.get(("a", 5, True)) is None and cache.get(("a", 0, False)) == b"1"
+    cache.drop("a")
+    assert cache.get(("a", 0, False)) is None and cache.get(("b", 0, False)) == b"3"
