@@ -3,7 +3,7 @@
 Usage::
 
     python bench/api.py [--load-chunks 100000] [--clients 32] [--seconds 30] [--posts 20] \\
-        [--config-chunks 2000] [--corpus ../shared/corpora/20newsgroups/data.jsonl] [--workdir DIR] [--json out.json]
+        [--config-posts 2000] [--corpus ../shared/corpora/20newsgroups/data.jsonl] [--workdir DIR] [--json out.json]
 
 It starts ``themesift api`` for real (uvicorn, its own local Prefect server and a worker, as ``make api`` does)
 with buckets in a scratch folder, then:
@@ -14,7 +14,8 @@ with buckets in a scratch folder, then:
    ``--clients`` concurrent clients for ``--seconds`` each fetch ``GET /v2/ai/clusters/{id}?top_n_nodes=5``;
    side by side in the same run, the same load on ``GET /health`` (the server's floor). Prints p50/p99
    latency, requests/s and errors of both and the ratio (target: 0 errors, fetch p99 <= 250 ms).
-2. **Configurations.** ``--config-chunks`` chunks of real text (20 Newsgroups posts cut to 1,000 characters;
+2. **Configurations.** ``--config-posts`` posts of real text (20 Newsgroups posts cut to 1,000 characters,
+   about 1.5 chunks each;
    skipped, saying so, when ``--corpus`` is absent): a first ``POST`` (reads, embeds with the real model,
    clusters) and a second configuration (another resolution: same vectors, same ``k``), each timed from the
    POST to ``completed``; prints both and the ratio (target <= 20 %), and what the second reused.
@@ -236,13 +237,13 @@ def bench_load(server: ApiServer, args: argparse.Namespace) -> dict:
             "fetch": fetched, "p99_ratio": round(ratio, 2)}
 
 
-def real_bucket(server: ApiServer, corpus: Path, chunks: int, seed: int = 0) -> int:
-    """Posts cut to 1,000 characters (about one chunk each) until about ``chunks`` documents; returns the count."""
+def real_bucket(server: ApiServer, corpus: Path, posts_wanted: int, seed: int = 0) -> int:
+    """``posts_wanted`` posts (seeded sample) cut to 1,000 characters in one JSONL object; returns the count."""
     posts = [json.loads(line)["text"] for line in corpus.open()]
     random.Random(seed).shuffle(posts)
     folder = server.workdir / "buckets" / "config"
     folder.mkdir(parents=True, exist_ok=True)
-    picked = [p[:1000].strip() for p in posts if len(p.strip()) > 50][:chunks]
+    picked = [p[:1000].strip() for p in posts if len(p.strip()) > 50][:posts_wanted]
     with (folder / "posts.jsonl").open("w") as sink:
         for i, text in enumerate(picked):
             sink.write(json.dumps({"id": str(i), "text": text}) + "\n")
@@ -253,7 +254,7 @@ def bench_configurations(server: ApiServer, args: argparse.Namespace) -> dict | 
     if not args.corpus.is_file():
         print(f"[config] skipped: {args.corpus} is absent (give --corpus a 20 Newsgroups data.jsonl)")
         return None
-    docs = real_bucket(server, args.corpus, args.config_chunks)
+    docs = real_bucket(server, args.corpus, args.config_posts)
     print(f"[config] {docs:,} posts; first configuration (embeds with the real model) ...", flush=True)
     body = {"bucket": "config", "min_cluster_size": 25, "min_subcluster_size": 5}
     with client() as http:
@@ -309,7 +310,7 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--posts", type=int, default=20)
-    parser.add_argument("--config-chunks", type=int, default=2000)
+    parser.add_argument("--config-posts", type=int, default=2000)
     parser.add_argument("--corpus", type=Path, default=ROOT.parent / "shared/corpora/20newsgroups/data.jsonl")
     parser.add_argument("--skip", nargs="*", default=[], choices=["load", "config", "burst"])
     parser.add_argument("--workdir", type=Path)
