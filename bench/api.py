@@ -19,7 +19,8 @@ with buckets in a scratch folder, then:
    skipped, saying so, when ``--corpus`` is absent): a first ``POST`` (reads, embeds with the real model,
    clusters) and a second configuration (another resolution: same vectors, same ``k``), each timed from the
    POST to ``completed``; prints both and the ratio (target <= 20 %), and what the second reused.
-3. **Burst.** ``--posts`` POSTs sent at once on that bucket: the slowest accept, then how long until all are
+3. **Burst.** ``--posts`` POSTs sent at once on that bucket (on the load bucket, or a 2,000-chunk one of its
+   own, when the configurations are skipped): the slowest accept, then how long until all are
    completed, how many failed (target: all accepted at once, all complete, none failed by the run lock).
 """
 
@@ -326,7 +327,9 @@ def main() -> int:
         if "config" not in args.skip:
             results["config"] = bench_configurations(server, args)
         if "burst" not in args.skip:
-            bucket = "config" if results.get("config") else "load"
+            bucket = "config" if results.get("config") else "load" if results.get("load") else "burst"
+            if bucket == "burst":  # run alone: a 2,000-chunk bucket of its own, vectors pre-filled
+                synthetic_bucket(server, "burst", 2000)
             results["burst"] = bench_burst(server, args, bucket)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
