@@ -12,11 +12,10 @@ from prefect import flow
 from tasks.chunk import chunk_task
 from tasks.embed import embed_task
 from tasks.index import index_task
-from tasks.infra.params import ChunkParams, IngestParams, RunParams, validate_params
-from tasks.infra.runs import check_run_id, run_lock
-from tasks.infra.settings import load_settings
+from tasks.infra.params import ChunkParams, IngestParams, RunParams
+from tasks.infra.runs import run_lock
 from tasks.ingest import ingest_task
-from tasks.start import check_run_params, start_run_task
+from tasks.start import prepare_run, start_run_task
 
 
 @flow(name="embed", log_prints=False, validate_parameters=True)
@@ -34,11 +33,8 @@ def embed_bucket(params: RunParams | None = None, bucket_url: str | None = None,
     Returns:
         The index stage's record: counts of files, failures and passages.
     """
-    params = validate_params(params)
-    check_run_params(params)
-    settings = load_settings(bucket_url=bucket_url, output_url=output_url, state_dir=state_dir)
-    if run_id is not None:
-        check_run_id(run_id)
+    params, settings = prepare_run(params, bucket_url=bucket_url, output_url=output_url, state_dir=state_dir,
+                                   run_id=run_id)
     with run_lock(settings.state_dir):
         run = start_run_task(settings, params, run_id)
         ingest_task(run, settings, params.view(IngestParams))

@@ -25,17 +25,15 @@ from tasks.infra.params import (
     LineageParams,
     RunParams,
     SummaryParams,
-    validate_params,
 )
-from tasks.infra.runs import check_run_id, run_lock
-from tasks.infra.settings import load_settings
+from tasks.infra.runs import run_lock
 from tasks.ingest import ingest_task
 from tasks.knn import knn_task
 from tasks.lineage import lineage_task
 from tasks.project import project_task
 from tasks.publish import publish_task
 from tasks.report import report_task
-from tasks.start import check_run_params, start_run_task
+from tasks.start import prepare_run, start_run_task
 from tasks.summarize import summarize_task
 
 
@@ -54,11 +52,8 @@ def recluster(params: RunParams | None = None, bucket_url: str | None = None,
     Returns:
         The finish stage's record: run id, output URLs and headline counts.
     """
-    params = validate_params(params)
-    check_run_params(params)
-    settings = load_settings(bucket_url=bucket_url, output_url=output_url, state_dir=state_dir)
-    if run_id is not None:
-        check_run_id(run_id)
+    params, settings = prepare_run(params, bucket_url=bucket_url, output_url=output_url, state_dir=state_dir,
+                                   run_id=run_id)
     with run_lock(settings.state_dir):
         run = start_run_task(settings, params, run_id)
         stages = {"ingest": ingest_task(run, settings, params.view(IngestParams)),

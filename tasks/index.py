@@ -39,11 +39,12 @@ def search_dir(state_dir: Path) -> Path:
     return state_dir / "search"
 
 
-def passages_table(catalog: Catalog, corpus: pa.Table) -> pa.Table:
-    """The corpus rows with their text and their object's content hash, in corpus row order."""
+def passages_table(catalog: Catalog, corpus: pa.Table, objects: list[tuple]) -> pa.Table:
+    """The corpus rows with their text and their object's content hash (``objects``: the rows of
+    ``select_object_statuses``), in corpus row order."""
     ids = pa.table({"row_no": corpus.column("row_no"), "chunk_id": corpus.column("chunk_id")})
     texts = [text for _, text in catalog.rows("select_chunk_texts", chunk_ids_input=ids)]
-    hashes = {key: digest for key, _, digest, *_ in catalog.rows("select_object_statuses")}
+    hashes = {key: digest for key, _, digest, *_ in objects}
     keys = corpus.column("object_key").to_pylist()
     return pa.table({"chunk_id": corpus.column("chunk_id"), "object_key": corpus.column("object_key"),
                      "char_start": corpus.column("char_start"), "char_end": corpus.column("char_end"),
@@ -51,11 +52,11 @@ def passages_table(catalog: Catalog, corpus: pa.Table) -> pa.Table:
                      "content_hash": pa.array([hashes.get(k) for k in keys], pa.string())})
 
 
-def file_statuses(catalog: Catalog, now: str) -> list[dict[str, Any]]:
-    """Telnyx's per-file embedding status: ``failed`` with the reason when the object was skipped, else
-    ``success`` (with the records it skipped, if any)."""
+def file_statuses(objects: list[tuple], now: str) -> list[dict[str, Any]]:
+    """Telnyx's per-file embedding status from the rows of ``select_object_statuses``: ``failed`` with the reason
+    when the object was skipped, else ``success`` (with the records it skipped, if any)."""
     files = []
-    for key, status, _, _, skipped_records, reason, detail in catalog.rows("select_object_statuses"):
+    for key, status, _, _, skipped_records, reason, detail in objects:
         error = None
         if status == "skipped":
             error = f"{reason}: {detail}" if detail else reason
@@ -95,8 +96,9 @@ def index_task(run: RunRef, settings: Settings, params: ChunkParams, embedded: d
         vectors = np.load(run.embeddings_path)
         now = utc_now()
         with open_catalog(settings.catalog_path) as catalog:
-            passages = passages_table(catalog, corpus)
-            files = file_statuses(catalog, now)
+            objects = catalog.rows("select_object_statuses")
+            passages = passages_table(catalog, corpus, objects)
+            files = file_statuses(objects, now)
             catalog.run("update_run_status", {"run_id": run.run_id, "status": "embedded"})
         meta = {"model": settings.model, "model_key": embedded["model_key"], "embed_backend": embedded["embed_backend"],
                 "chunk_unit": params.chunk_unit, "chunk_size": params.chunk_size,

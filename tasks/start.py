@@ -12,9 +12,9 @@ import json
 from tasks.core.summarizers import check_summarizers
 from tasks.infra.catalog import Catalog, open_catalog
 from tasks.infra.outputs import latest_run_id, recover_unfinished_runs
-from tasks.infra.params import RunParams
-from tasks.infra.runs import RunRef, new_run_id, scratch_dir, utc_now
-from tasks.infra.settings import Settings
+from tasks.infra.params import RunParams, validate_params
+from tasks.infra.runs import RunRef, check_run_id, new_run_id, scratch_dir, utc_now
+from tasks.infra.settings import Settings, load_settings
 from tasks.infra.stage import stage_logger, stage_task
 from tasks.infra.storage import open_storage
 
@@ -26,6 +26,22 @@ def check_run_params(params: RunParams) -> None:
         ConfigError: naming the unknown value and the known ones.
     """
     check_summarizers(params.summarizers)
+
+
+def prepare_run(params: RunParams | dict | None, *, bucket_url: str | None = None, output_url: str | None = None,
+                state_dir: str | None = None, run_id: str | None = None) -> tuple[RunParams, Settings]:
+    """What every flow checks before taking the state lock: the parameters (schema and names), the settings
+    with this run's overrides, and a run id given from outside.
+
+    Raises:
+        ConfigError: naming the bad parameter, setting or run id.
+    """
+    params = validate_params(params)
+    check_run_params(params)
+    settings = load_settings(bucket_url=bucket_url, output_url=output_url, state_dir=state_dir)
+    if run_id is not None:
+        check_run_id(run_id)
+    return params, settings
 
 
 def start_run(catalog: Catalog, settings: Settings, params: RunParams, run_id: str | None = None,
