@@ -20,7 +20,8 @@ with buckets in a scratch folder, then:
    clusters) and a second configuration (another resolution: same vectors, same ``k``), each timed from the
    POST to ``completed``; prints both and the ratio (target <= 20 %), and what the second reused.
 3. **Burst.** ``--posts`` POSTs sent at once on that bucket (on the load bucket, or a 2,000-chunk one of its
-   own, when the configurations are skipped): the slowest accept, then how long until all are
+   own, when the configurations are skipped), with as many ``GET /health`` beside them (the floor): the
+   slowest accept against the slowest health check, how long until all are flow runs, until all are
    completed, how many failed (target: all accepted at once, all complete, none failed by the run lock).
 """
 
@@ -286,10 +287,23 @@ def bench_burst(server: ApiServer, args: argparse.Namespace, bucket: str) -> dic
                 response = await http.post("/v2/ai/clusters", json={"bucket": bucket, "min_cluster_size": 20 + i})
                 return time.perf_counter() - start, response.status_code, response.json()["data"]["task_id"]
 
-            return await asyncio.gather(*(one(i) for i in range(args.posts)))
+            async def floor() -> float:  # the baseline, side by side: a request that touches nothing
+                start = time.perf_counter()
+                await http.get("/health")
+                return time.perf_counter() - start
 
+            results = await asyncio.gather(*(one(i) for i in range(args.posts)),
+                                           *(floor() for _ in range(args.posts)))
+            health.extend(results[args.posts:])
+            return results[:args.posts]
+
+    health: list[float] = []
     start = time.perf_counter()
     posted = asyncio.run(post_all())
+    journal = server.workdir / "state" / "api" / "accepted" / "clusters"
+    while list(journal.glob("*.json")):  # accepted, not yet a flow run
+        time.sleep(0.05)
+    made = time.perf_counter() - start
     statuses: dict[str, str] = {}
     with client() as http:
         for _, _, task_id in posted:
@@ -298,10 +312,14 @@ def bench_burst(server: ApiServer, args: argparse.Namespace, bucket: str) -> dic
     accepted = sum(code == 200 for _, code, _ in posted)
     failed = sum(s != "completed" for s in statuses.values())
     slowest = max(s for s, _, _ in posted)
-    print(f"[burst] accepted {accepted}/{args.posts} (slowest accept {slowest * 1000:.0f} ms); all finished after "
+    print(f"[burst] accepted {accepted}/{args.posts} (slowest accept {slowest * 1000:.0f} ms; slowest of "
+          f"{args.posts} GET /health sent with them {max(health) * 1000:.0f} ms, ratio {slowest / max(health):.2f}x); "
+          "all were flow runs "
+          f"{made:.1f} s after the burst; all finished after "
           f"{drained:.0f} s ({drained / args.posts:.1f} s per run, one at a time); completed "
           f"{args.posts - failed}, failed {failed}", flush=True)
     return {"posts": args.posts, "accepted": accepted, "slowest_accept_ms": round(slowest * 1000),
+            "slowest_health_ms": round(max(health) * 1000), "all_flow_runs_s": round(made, 1),
             "drained_s": round(drained, 1), "failed": failed}
 
 

@@ -2,7 +2,8 @@
 
 Routes (all but ``/health`` need ``Authorization: Bearer <key>``):
 
-- ``POST /v2/ai/clusters``: queue a clustering of an allowed bucket → ``{"data": {"task_id"}}`` (200).
+- ``POST /v2/ai/clusters``: queue a clustering of an allowed bucket → ``{"data": {"task_id"}}`` (200), at once:
+  the request is journalled and its flow run made right after (`flows.api.intake`).
 - ``GET /v2/ai/clusters``: the jobs, newest first, ``page[number]`` (from 0) and ``page[size]``.
 - ``GET /v2/ai/clusters/{task_id}``: status and, once completed, the clusters (``top_n_nodes``,
   ``show_subclusters``).
@@ -72,9 +73,15 @@ def create_app(settings: Settings, prefect_api_url: str, key_hashes: list[str]) 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Prefect's client is the API's only way to its jobs: one per process, opened with the app.
         async with PrefectClient(api=prefect_api_url) as client:
-            app.state.jobs = JobQueue(client, settings, "clusters")
-            app.state.embed_jobs = JobQueue(client, settings, "embeddings")
-            yield
+            queues = app.state.jobs, app.state.embed_jobs = (JobQueue(client, settings, "clusters"),
+                                                             JobQueue(client, settings, "embeddings"))
+            for queue in queues:
+                queue.start()
+            try:
+                yield
+            finally:
+                for queue in queues:
+                    await queue.stop()
 
     app = FastAPI(title="themesift", version="1", lifespan=lifespan,
                   description="Theme discovery over a bucket of text, in Telnyx Inference Clusters' routes.")

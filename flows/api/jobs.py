@@ -1,8 +1,9 @@
 """The API's job queue: every clustering request is a flow run of the ``recluster/adhoc`` deployment.
 
-The flow run's id is the ``task_id``; its Prefect state gives the status; its parameters hold everything
-the API needs later (the bucket, where the run publishes, the run id it publishes under), so the API keeps
-no database of its own. Flow runs the API created carry the `API_TAG` tag: any other id is "not ours".
+A POST is accepted into a journal and answered at once (`flows.api.intake`); the flow run is made right after,
+with the ``task_id`` as its idempotency key. Its Prefect state gives the status; its parameters hold everything
+the API needs later (the bucket, where the run publishes, the run id it publishes under), so the API keeps no
+database of its own. Flow runs the API created carry the `API_TAG` tag: any other id is "not ours".
 Each bucket gets its own state folder and output folder (``<state>/api/<slug>``, ``<output>/api/<slug>``),
 so configurations over one bucket share its embeddings and graphs, and buckets never mix in one catalog.
 Runs wait their turn on the work pool, whose concurrency limit is 1 (`flows.api.server`).
@@ -13,26 +14,28 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.filters import (
     DeploymentFilter,
     DeploymentFilterId,
     FlowRunFilter,
+    FlowRunFilterIdempotencyKey,
     FlowRunFilterState,
     FlowRunFilterStateType,
     FlowRunFilterTags,
 )
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.client.schemas.sorting import FlowRunSort
-from prefect.exceptions import ObjectNotFound
+from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
 from prefect.states import Cancelling
 
+from flows.api.intake import Accepted, Intake, Refused
 from flows.api.schemas import JobStatus
 from flows.api.security import bucket_slug
 from tasks.infra.params import RunParams
@@ -68,6 +71,7 @@ class Job:
     state_dir: str | None = None
     error: str | None = None
     terminal: bool = False
+    flow_run_id: str | None = None  # None while the request waits in the intake
 
 
 def job_status(state_type: StateType | None) -> JobStatus:
@@ -84,10 +88,21 @@ def job_from_flow_run(run: FlowRun) -> Job:
     error = None
     if state_type is not None and job_status(state_type) == "failed":
         error = (run.state.message or run.state.name or "failed").strip()
-    return Job(task_id=str(run.id), status=job_status(state_type), bucket=bucket or "",
+    # The task id is the idempotency key the intake created the run with (runs made before the intake: the id)
+    return Job(task_id=run.idempotency_key or str(run.id), status=job_status(state_type), bucket=bucket or "",
                created_at=run.created, finished_at=run.end_time if state_type in TERMINAL else None,
                params=params, run_id=parameters.get("run_id"), output_url=parameters.get("output_url"),
-               state_dir=parameters.get("state_dir"), error=error, terminal=state_type in TERMINAL)
+               state_dir=parameters.get("state_dir"), error=error, terminal=state_type in TERMINAL,
+               flow_run_id=str(run.id))
+
+
+def job_from_accepted(entry: Accepted) -> Job:
+    """The API's view of a request whose flow run is not made yet (or was refused)."""
+    parameters = entry.parameters
+    return Job(task_id=entry.task_id, status="failed" if entry.refusal else "pending", bucket=entry.bucket,
+               created_at=entry.accepted_at, finished_at=None, params=parameters.get("params") or {},
+               run_id=parameters.get("run_id"), output_url=parameters.get("output_url"),
+               state_dir=parameters.get("state_dir"), error=entry.refusal, terminal=entry.refusal is not None)
 
 
 def absolute_url(url: str) -> str:
@@ -107,11 +122,15 @@ def bucket_locations(settings: Settings, bucket_url: str) -> tuple[str, str]:
 
 
 def parse_task_id(task_id: str) -> UUID | None:
-    """The flow run id a ``task_id`` names, or None when it is not a UUID."""
+    """The UUID a ``task_id`` holds, or None when it is not one."""
     try:
         return UUID(task_id)
     except (ValueError, TypeError, AttributeError):
         return None
+
+
+#: Prefect's answers that say a flow run can never be created from the request (not that Prefect is away).
+REFUSED_STATUSES = frozenset({400, 403, 409, 422})
 
 
 class JobQueue:
@@ -124,11 +143,18 @@ class JobQueue:
         self.kind = kind
         self.deployment = DEPLOYMENTS[kind]
         self.tags = [API_TAG, KIND_TAG + kind]
-        # One flow-run creation at a time from this process: a Prefect server on SQLite answers concurrent writes
-        # with "database is locked" and the clients' retries back off for seconds (20 POSTs at once took 31 s).
-        self._creating = asyncio.Lock()
+        # Flow runs are created one at a time, by the intake's task: a Prefect server on SQLite answers concurrent
+        # writes with "database is locked" and the clients' retries back off for seconds.
+        self.intake = Intake(settings.state_dir / "api" / "accepted" / kind, self._create)
         self._deployment_id: UUID | None = None
         self._finished: dict[str, Job] = {}  # terminal jobs never change (until deleted through us)
+
+    def start(self) -> None:
+        """Pick up the requests a previous process accepted and start making flow runs."""
+        self.intake.start()
+
+    async def stop(self) -> None:
+        await self.intake.stop()
 
     async def deployment_id(self) -> UUID:
         """The id of the deployment API runs are made from (looked up once)."""
@@ -137,44 +163,78 @@ class JobQueue:
         return self._deployment_id
 
     async def submit(self, bucket: str, bucket_url: str, params: RunParams) -> str:
-        """Queue a run of ``params`` over ``bucket_url``; returns the task id."""
+        """Accept a run of ``params`` over ``bucket_url`` (on disk when this returns); returns the task id."""
         state_dir, output_url = bucket_locations(self.settings, bucket_url)
         parameters = {"params": params.model_dump(mode="json"), "bucket_url": bucket_url,
                       "output_url": output_url, "state_dir": state_dir, "run_id": new_run_id()}
-        deployment_id = await self.deployment_id()
-        async with self._creating:
+        entry = Accepted(task_id=str(uuid4()), bucket=bucket, parameters=parameters,
+                         tags=[*self.tags, BUCKET_TAG + bucket], accepted_at=datetime.now(UTC))
+        await asyncio.to_thread(self.intake.accept, entry)
+        return entry.task_id
+
+    async def _create(self, entry: Accepted) -> None:
+        """Make an accepted request's flow run (the intake calls this, one request at a time)."""
+        try:
             run = await self.client.create_flow_run_from_deployment(
-                deployment_id, parameters=parameters, tags=[*self.tags, BUCKET_TAG + bucket])
-        return str(run.id)
+                await self.deployment_id(), parameters=entry.parameters, tags=entry.tags,
+                idempotency_key=entry.task_id)
+        except PrefectHTTPStatusError as exc:
+            if exc.response.status_code in REFUSED_STATUSES:
+                raise Refused(f"Prefect refused the flow run: {exc.response.text[:300]}") from exc
+            raise
+        if entry.withdrawn:  # deleted while its flow run was being made
+            await self.client.delete_flow_run(run.id)
 
     async def get(self, task_id: str) -> Job | None:
-        """The job, or None when the id is not a flow run the API created."""
+        """The job, or None when the id is not one of the API's tasks of this kind."""
+        uuid = parse_task_id(task_id)
+        if uuid is None:
+            return None
+        task_id = str(uuid)
         if task_id in self._finished:
             return self._finished[task_id]
-        flow_run_id = parse_task_id(task_id)
-        if flow_run_id is None:
-            return None
-        try:
-            run = await self.client.read_flow_run(flow_run_id)
-        except ObjectNotFound:
-            return None
-        if not set(self.tags) <= set(run.tags):
+        entry = self.intake.entries.get(task_id) or self.intake.refused.get(task_id)
+        if entry is not None:
+            return job_from_accepted(entry)
+        runs = await self.client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=self.tags),
+                                          idempotency_key=FlowRunFilterIdempotencyKey(any_=[task_id])),
+            limit=1)
+        run = runs[0] if runs else await self.legacy_run(uuid)
+        if run is None:
             return None
         job = job_from_flow_run(run)
         if job.terminal:
             self._finished[job.task_id] = job
         return job
 
+    async def legacy_run(self, flow_run_id: UUID) -> FlowRun | None:
+        """A flow run the API made before the intake, whose task id is its own id."""
+        try:
+            run = await self.client.read_flow_run(flow_run_id)
+        except ObjectNotFound:
+            return None
+        return run if set(self.tags) <= set(run.tags) and run.idempotency_key is None else None
+
     async def page(self, number: int, size: int) -> tuple[list[Job], int]:
-        """One page of the API's jobs, newest first, and how many there are in all."""
+        """One page of the API's jobs, newest first (the requests still in the intake before the flow runs), and
+        how many there are in all."""
+        waiting = [job_from_accepted(e) for e in [*self.intake.refused.values(), *self.intake.entries.values()]]
+        waiting.sort(key=lambda j: j.created_at or datetime.min.replace(tzinfo=UTC), reverse=True)
         filters: dict[str, Any] = {
             "flow_run_filter": FlowRunFilter(tags=FlowRunFilterTags(all_=self.tags)),
             "deployment_filter": DeploymentFilter(id=DeploymentFilterId(any_=[await self.deployment_id()])),
         }
         total = await self.client.count_flow_runs(**filters)
-        runs = await self.client.read_flow_runs(**filters, sort=FlowRunSort.EXPECTED_START_TIME_DESC,
-                                                limit=size, offset=number * size)
-        return [job_from_flow_run(run) for run in runs], total
+        start = number * size
+        shown = waiting[start:start + size]
+        runs = []
+        if len(shown) < size:
+            runs = await self.client.read_flow_runs(**filters, sort=FlowRunSort.EXPECTED_START_TIME_DESC,
+                                                    limit=size - len(shown), offset=max(0, start - len(waiting)))
+        listed = {j.task_id for j in shown}  # a request may have become a flow run between the two reads
+        shown += [job for job in map(job_from_flow_run, runs) if job.task_id not in listed]
+        return shown, total + len(waiting)
 
     async def completed_buckets(self, limit: int = 200) -> list[str]:
         """The buckets with a completed job of this kind (among the newest ``limit`` jobs: Prefect's page limit is
@@ -189,11 +249,19 @@ class JobQueue:
 
     async def delete(self, job: Job) -> None:
         """Stop the job's flow run if it has started (waiting a while for the worker to end it, so it cannot
-        publish after its outputs are deleted), then delete it from Prefect."""
-        flow_run_id = UUID(job.task_id)
+        publish after its outputs are deleted), then delete it from Prefect. A request still in the intake is
+        taken out of it."""
+        self._finished.pop(job.task_id, None)
+        if job.flow_run_id is None:
+            if self.intake.withdraw(job.task_id) is not None:
+                return
+            made = await self.get(job.task_id)  # its flow run was made since the job was read
+            if made is None or made.flow_run_id is None:
+                return
+            job = made
+        flow_run_id = UUID(job.flow_run_id)
         if job.status in ("starting", "running"):
             await self.cancel(flow_run_id)
-        self._finished.pop(job.task_id, None)
         try:
             await self.client.delete_flow_run(flow_run_id)
         except ObjectNotFound:

@@ -324,6 +324,90 @@ def test_a_flow_run_the_api_did_not_create_is_not_ours(api: Api, prefect_server:
             prefect.delete_flow_run(foreign.id)
 
 
+def test_a_burst_of_posts_is_accepted_listed_and_each_can_be_deleted_before_it_runs(api: Api):
+    import asyncio
+
+    async def post_all(n: int) -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=api.url, headers={"Authorization": f"Bearer {KEY}"},
+                                     timeout=60) as client:
+            return await asyncio.gather(*(client.post("/v2/ai/clusters", json={"bucket": BUCKET, "seed": i})
+                                          for i in range(n)))
+
+    responses = asyncio.run(post_all(12))
+    assert [r.status_code for r in responses] == [200] * 12, [r.text for r in responses]
+    task_ids = [r.json()["data"]["task_id"] for r in responses]
+    assert len(set(task_ids)) == 12
+    with api.client() as client:
+        # Accepted means known at once: each is a task (waiting in the intake, or already a flow run) and listed.
+        for task_id in task_ids:
+            status = client.get(f"/v2/ai/clusters/{task_id}").json()["data"]["status"]
+            assert status in ("pending", "starting", "running", "completed"), status
+        listed = client.get("/v2/ai/clusters", params={"page[size]": 100}).json()
+        assert set(task_ids) <= {row["task_id"] for row in listed["data"]}
+        assert listed["meta"]["total_results"] >= 12
+        for task_id in task_ids:
+            assert client.delete(f"/v2/ai/clusters/{task_id}").status_code == 204
+        for task_id in task_ids:
+            assert client.get(f"/v2/ai/clusters/{task_id}").status_code == 404
+        left = {row["task_id"] for row in client.get("/v2/ai/clusters", params={"page[size]": 100}).json()["data"]}
+        assert not left & set(task_ids)
+    assert not list((api.root / "state" / "api" / "accepted" / "clusters").glob("*.json"))
+
+
+def test_requests_accepted_before_a_restart_become_one_flow_run_each(api: Api, prefect_server: str):
+    """A journal left by a process that stopped before (or while) making the flow runs is replayed by the next
+    one, against the real Prefect server; replaying a request whose flow run exists makes no second run."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    from prefect.client.orchestration import PrefectClient
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterIdempotencyKey
+
+    from flows.api.intake import Accepted
+    from flows.api.jobs import JobQueue
+
+    settings = load_settings(state_dir=str(api.root / "restart-state"), output_url=f"file://{api.root / 'out'}")
+    task_id = str(uuid.uuid4())
+    # A bucket folder that does not exist: should the worker reach the run before it is deleted, it fails at once.
+    accepted = Accepted(task_id=task_id, bucket="gone", tags=["themesift-api", "kind:clusters", "bucket:gone"],
+                        parameters={"params": {}, "bucket_url": f"file://{api.root / 'no-such-bucket'}",
+                                    "output_url": f"file://{api.root / 'restart-out'}",
+                                    "state_dir": str(api.root / "restart-state"), "run_id": "20261130T000000Z-0001"},
+                        accepted_at=datetime.now(UTC))
+
+    async def restart_with(journal: Accepted) -> tuple[str | None, int]:
+        async with PrefectClient(api=prefect_server) as client:
+            queue = JobQueue(client, settings, "clusters")
+            queue.intake.folder.mkdir(parents=True, exist_ok=True)
+            queue.intake.path(journal.task_id).write_text(journal.to_json())
+            queue.start()
+            try:
+                async with asyncio.timeout(120):
+                    while queue.intake.entries:
+                        await asyncio.sleep(0.2)
+                job = await queue.get(task_id)
+                runs = await client.read_flow_runs(
+                    flow_run_filter=FlowRunFilter(idempotency_key=FlowRunFilterIdempotencyKey(any_=[task_id])))
+                return (job.flow_run_id if job else None), len(runs)
+            finally:
+                await queue.stop()
+
+    first, count = asyncio.run(restart_with(accepted))
+    assert first is not None and count == 1
+    again, count = asyncio.run(restart_with(accepted))  # as if the process died before clearing its journal
+    assert again == first and count == 1
+    assert not list((api.root / "restart-state" / "api" / "accepted" / "clusters").glob("*.json"))
+
+    async def clean_up() -> None:
+        async with PrefectClient(api=prefect_server) as client:
+            queue = JobQueue(client, settings, "clusters")
+            job = await queue.get(task_id)
+            if job is not None:
+                await queue.delete(job)
+
+    asyncio.run(clean_up())
+
+
 @pytest.mark.parametrize(("body", "status"), [
     ({"bucket": "not-served-here"}, 404),
     ({"bucket": "../../etc"}, 404),
