@@ -28,6 +28,7 @@ from tasks.infra.catalog import Catalog, open_catalog
 from tasks.infra.errors import ModelError
 from tasks.infra.params import ChunkParams
 from tasks.infra.progress import Progress, stage_progress
+from tasks.infra.query import SqlFilter, compile_filter, slice_query
 from tasks.infra.runs import RunRef
 from tasks.infra.settings import Settings
 from tasks.infra.stage import stage_logger, stage_task, stopwatch
@@ -44,8 +45,10 @@ class ChunkSummary:
 
 
 def chunk_corpus(catalog: Catalog, *, run_id: str, spec: ChunkSpec, find_spans: SpanFinder, corpus_path: Path,
-                 batch_size: int = 2000, progress: Progress | None = None) -> ChunkSummary:
-    """Chunk the run's documents that lack chunks under ``spec``, then freeze the run's corpus.
+                 batch_size: int = 2000, progress: Progress | None = None,
+                 where: SqlFilter | None = None) -> ChunkSummary:
+    """Chunk the run's documents that lack chunks under ``spec``, then freeze the run's corpus: the chunks of
+    the documents ``where`` selects (all of them when None).
 
     Each batch of documents is committed in one transaction (old chunks of those documents replaced),
     so a killed run resumes where it stopped.
@@ -64,7 +67,11 @@ def chunk_corpus(catalog: Catalog, *, run_id: str, spec: ChunkSpec, find_spans: 
         written += table.num_rows
         if progress:
             progress(min(start + batch_size, len(todo)), len(todo))
-    corpus = catalog.arrow("select_run_chunks", {"run_id": run_id, "chunk_config": fp})
+    params = {"run_id": run_id, "chunk_config": fp}
+    if where is None:
+        corpus = catalog.arrow("select_run_chunks", params)
+    else:
+        corpus = catalog.arrow("select_run_chunks_where", params, where=where)
     corpus = corpus.add_column(0, "row_no", pa.array(range(corpus.num_rows), pa.int64()))
     corpus_path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(corpus, corpus_path)
@@ -87,6 +94,12 @@ def _chunk_table(docs: Sequence[tuple[str, str, str]], spec: ChunkSpec, fp: str,
     return pa.table(cols)
 
 
+def slice_filter(params: ChunkParams) -> SqlFilter | None:
+    """The run's slice (``where``, ``from_date``/``to_date`` on ``date_field``) as SQL, or None for all."""
+    node = slice_query(params.where, params.from_date, params.to_date, params.date_field)
+    return None if node is None else compile_filter(node)
+
+
 def chunk_spec(settings: Settings, params: ChunkParams) -> tuple[ChunkSpec, SpanFinder]:
     """The run's chunk settings and the span finder for its unit (the model's tokenizer for tokens)."""
     spec = ChunkSpec(params.chunk_unit, params.chunk_size, params.chunk_overlap, settings.model)
@@ -107,8 +120,9 @@ def chunk_task(run: RunRef, settings: Settings, params: ChunkParams) -> dict:
         spec, finder = chunk_spec(settings, params)
         with open_catalog(settings.catalog_path) as catalog:
             summary = chunk_corpus(catalog, run_id=run.run_id, spec=spec, find_spans=finder,
-                                   corpus_path=run.corpus_path, progress=stage_progress("chunk", log, "documents"))
+                                   corpus_path=run.corpus_path, progress=stage_progress("chunk", log, "documents"),
+                                   where=slice_filter(params))
     log.info(f"chunk: {summary.documents_chunked:,} documents (re)chunked into {summary.chunks_written:,} "
-             f"chunks; corpus has {summary.chunks:,} chunks")
+             f"chunks; corpus has {summary.chunks:,} chunks" + (" (the run's slice)" if slice_filter(params) else ""))
     return {"documents_chunked": summary.documents_chunked, "chunks_written": summary.chunks_written,
             "chunks": summary.chunks, "seconds": timing["seconds"]}

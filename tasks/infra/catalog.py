@@ -17,8 +17,11 @@ import duckdb
 import pyarrow as pa
 
 from tasks.infra.errors import CatalogError
+from tasks.infra.query import SqlFilter
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+#: Where a statement takes a compiled filter (`Catalog.arrow`'s ``where``).
+WHERE_MARKER = "/*where*/TRUE"
 # Arrow tables may only be registered under these names (the SQL files refer to them).
 INPUT_NAMES = frozenset(
     {"listing_input", "documents_input", "skips_input", "doc_ids_input", "chunks_input",
@@ -66,9 +69,20 @@ class Catalog:
         """Execute a query and return all its rows (reads better than `run` at call sites that query)."""
         return self.run(name, params, **inputs)
 
-    def arrow(self, name: str, params: Mapping[str, Any] | None = None) -> pa.Table:
-        """Execute a query and return an Arrow table (no Python objects per row)."""
-        return self.con.sql(load_sql(name), params=dict(params or {})).to_arrow_table()
+    def arrow(self, name: str, params: Mapping[str, Any] | None = None, where: SqlFilter | None = None) -> pa.Table:
+        """Execute a query and return an Arrow table (no Python objects per row).
+
+        ``where``, a condition compiled by `tasks.infra.query` (its SQL holds only that module's constants and
+        ``$qN`` placeholders), replaces the statement's ``/*where*/TRUE`` marker, and its parameters are bound
+        with the rest.
+        """
+        sql = load_sql(name)
+        if where is not None:
+            if WHERE_MARKER not in sql:
+                raise CatalogError(f"sql/{name}.sql has no {WHERE_MARKER} marker to filter by")
+            sql = sql.replace(WHERE_MARKER, f"({where.sql})")
+            params = {**(params or {}), **where.params}
+        return self.con.sql(sql, params=dict(params or {})).to_arrow_table()
 
     @contextmanager
     def transaction(self) -> Iterator[Catalog]:

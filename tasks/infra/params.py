@@ -15,6 +15,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from tasks.infra.errors import ConfigError
+from tasks.infra.query import KEY_PATTERN, MAX_QUERY_CHARS, slice_query
 
 View = TypeVar("View")
 
@@ -27,6 +28,22 @@ class RunParams(BaseModel):
     prefix: str = Field("", description="Only objects whose key starts with this prefix.")
     files: list[str] | None = Field(
         None, description="Only these object keys (relative to `prefix`), like Telnyx's `files`."
+    )
+    where: str | None = Field(
+        None, max_length=MAX_QUERY_CHARS, description="Cluster only the documents this properties-query selects, "
+        "over their metadata fields, `object_key` and `last_modified`: `lang eq 'en' and (channel neq 'email' or "
+        "score gte 4)`.",
+    )
+    from_date: str | None = Field(
+        None, max_length=40,
+        description="Cluster only documents whose `date_field` is on or after this date (ISO 8601).",
+    )
+    to_date: str | None = Field(
+        None, max_length=40, description="... and on or before this date (a bare date includes its whole day)."
+    )
+    date_field: str = Field(
+        "last_modified", max_length=200, pattern=KEY_PATTERN,
+        description="The field `from_date`/`to_date` compare: `last_modified` (the object's) or a metadata field.",
     )
     text_field: str = Field("text", description="Field holding the text in JSON/JSONL records.")
     id_field: str = Field("id", description="Field naming a JSON/JSONL record (else its line number).")
@@ -128,6 +145,7 @@ class RunParams(BaseModel):
         if self.chunk_overlap >= self.chunk_size:
             raise ValueError(f"chunk_overlap ({self.chunk_overlap}) must be smaller than "
                              f"chunk_size ({self.chunk_size})")
+        slice_query(self.where, self.from_date, self.to_date, self.date_field)  # QueryError is a ValueError
         return self
 
 
@@ -145,11 +163,15 @@ class IngestParams:
 
 @dataclass(frozen=True)
 class ChunkParams:
-    """What the chunk stage reads."""
+    """What the chunk stage reads: how to cut, and which documents the run's corpus keeps (the slice)."""
 
     chunk_unit: str
     chunk_size: int
     chunk_overlap: int
+    where: str | None = None
+    from_date: str | None = None
+    to_date: str | None = None
+    date_field: str = "last_modified"
 
 
 @dataclass(frozen=True)

@@ -162,3 +162,39 @@ def test_published_runs_leave_no_large_scratch_arrays(first_run):
     scratch = ws.state / "runs" / result["run_id"]
     assert (scratch / "corpus.parquet").is_file()
     assert not (scratch / "embeddings.npy").exists() and not (scratch / "knn.npz").exists()
+
+
+def test_a_run_clusters_only_the_slice_its_where_and_dates_select(prefect_harness, workspace: Workspace):
+    """``where`` and the date range pick documents by their metadata: the corpus, the assignments and the themes
+    hold those and nothing else; a query that does not parse stops the run before it starts, naming the token."""
+    import json
+    import random
+
+    from prefect.exceptions import ParameterTypeError
+
+    from flows.recluster import recluster
+    from tests.integration.corpus import PLANTED, planted_document
+
+    rng = random.Random(3)
+    records, chosen = [], set()
+    for theme in PLANTED:
+        for i in range(30):
+            channel = "chat" if i % 2 else "email"
+            opened = f"2024-0{5 + i % 3}-{1 + i % 28:02d}"  # May, June, July
+            rid = f"{theme}-{i:02d}"
+            records.append({"id": rid, "text": planted_document(theme, rng),
+                            "meta": {"channel": channel, "opened": opened}})
+            if channel == "chat" and opened < "2024-07-01":
+                chosen.add(document_id("tickets.jsonl", None, rid))
+    (workspace.bucket / "tickets.jsonl").write_text("\n".join(json.dumps(r) for r in records))
+    params = PARAMS.model_copy(update={"where": "meta.channel eq 'chat'", "date_field": "meta.opened",
+                                       "to_date": "2024-06-30", "min_cluster_size": 5, "min_subcluster_size": 3})
+    result = recluster(params=params)
+    run = workspace.out / "runs" / result["run_id"]
+    assigned = {a["doc_id"] for a in pq.read_table(run / "assignments.parquet").to_pylist()}
+    assert assigned == chosen and len(chosen) == 10 * len(PLANTED)
+    assert workspace.manifest(result["run_id"])["counts"]["chunks"] >= len(chosen)
+    assert workspace.manifest(result["run_id"])["counts"]["themes"] >= 2
+
+    with pytest.raises(ParameterTypeError, match=r"expected an operator .* at character 14 \('equals'\)"):
+        recluster(params={"where": "meta.channel equals 'chat'"})
