@@ -123,8 +123,41 @@ def read_embeddings(path: Path) -> np.ndarray:
     return out
 
 
+def time_phrases(emb: np.ndarray, theme: np.ndarray, graph, labels: np.ndarray, seed: int) -> dict:
+    """The phrases stage's two steps at this scale: the normalised-text keys in DuckDB (over synthetic ticket
+    texts, 3 % of them case/punctuation variants of their nearest neighbour's) and the grouping on the run's graph."""
+    import duckdb
+    import pyarrow as pa
+
+    from tasks.core.phrases import group_phrases
+    from tasks.infra.catalog import load_sql
+
+    n = emb.shape[0]
+    rng = np.random.default_rng(seed)
+    texts = [f"Ticket about topic {t}: my order number {i} has not arrived, please help." for i, t in
+             enumerate(labels.tolist())]
+    for i in rng.choice(n, n * 3 // 100, replace=False).tolist():  # a copy of its nearest neighbour's text
+        texts[i] = texts[max(int(graph.indices[i, 0]), 0)].upper() + "!!"
+    ids = pa.array(np.arange(n).astype(str))
+    con = duckdb.connect()
+    con.register("chunks", pa.table({"chunk_id": ids, "text": texts}))
+    con.register("chunk_ids_input", pa.table({"row_no": np.arange(n), "chunk_id": ids}))
+    del texts
+    start = time.perf_counter()
+    rows = con.execute(load_sql("select_chunk_phrase_keys")).fetchall()
+    keys = np.fromiter((key for _, key in rows), dtype=np.uint64, count=len(rows))
+    t_keys = time.perf_counter() - start
+    del rows
+    con.close()
+    start = time.perf_counter()
+    found = group_phrases(emb, theme, keys, graph.indices, graph.distances)
+    t_group = time.perf_counter() - start
+    return {"keys": round(t_keys, 1), "group": round(t_group, 1), "phrases": int(found.leader.size),
+            "chunks_in_shared_phrases": int(found.size[found.size > 1].sum())}
+
+
 def run_clustering(pq_path: Path, lab_path: Path, seed: int, reassign_noise: bool = False,
-                   layout: bool = False) -> dict:
+                   layout: bool = False, phrases: bool = False) -> dict:
     """The clustering path as the flow runs it (and, with ``layout``, the map on the same graph, as the project
     stage lays it out); returns seconds, counts, quality and peak RSS."""
     from sklearn.metrics import adjusted_mutual_info_score, normalized_mutual_info_score
@@ -150,6 +183,7 @@ def run_clustering(pq_path: Path, lab_path: Path, seed: int, reassign_noise: boo
         graph_layout(emb, res.theme, graph.indices, graph.distances, seed=seed)
         t_layout = time.perf_counter() - start
     truth = np.load(lab_path)
+    phrase_steps = time_phrases(emb, res.theme, graph, truth, seed) if phrases else None
     n_themes = int(res.theme.max()) + 1
     finest = np.where(res.subtheme >= 0, res.subtheme + n_themes, res.theme)
     sub = np.random.default_rng(0).choice(len(truth), min(len(truth), 200_000), replace=False)
@@ -157,7 +191,12 @@ def run_clustering(pq_path: Path, lab_path: Path, seed: int, reassign_noise: boo
         "n": int(emb.shape[0]), "k": k, "seconds": {"read_parquet": round(t_read, 1), "knn": round(t_knn, 1),
                                                    "cluster": round(t_cluster, 1),
                                                    **({"layout": round(t_layout, 1)} if layout else {}),
-                                                   "total": round(t_read + t_knn + t_cluster + t_layout, 1)},
+                                                   **({"phrases": round(phrase_steps["keys"] + phrase_steps["group"],
+                                                                        1)} if phrase_steps else {}),
+                                                   "total": round(t_read + t_knn + t_cluster + t_layout + (
+                                                       phrase_steps["keys"] + phrase_steps["group"]
+                                                       if phrase_steps else 0), 1)},
+        **({"phrases": phrase_steps} if phrase_steps else {}),
         "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
         "peak_rss_through_knn_gb": round(rss_knn, 2),
         "themes": n_themes, "subthemes": int(res.subtheme_theme.size),
@@ -178,18 +217,20 @@ def main() -> int:
     p.add_argument("--json", type=Path, help="also write the result here")
     p.add_argument("--reassign-noise", action="store_true", help="also place the noise (reassign_noise=True)")
     p.add_argument("--layout", action="store_true", help="also lay the map out on the graph (the project stage)")
+    p.add_argument("--phrases", action="store_true", help="also group phrases on the same graph (the phrases stage)")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
         pq_path, lab_path = _paths(args.cache_dir, args.n, args.seed)
-        print(json.dumps(run_clustering(pq_path, lab_path, args.seed, args.reassign_noise, args.layout)))
+        print(json.dumps(run_clustering(pq_path, lab_path, args.seed, args.reassign_noise, args.layout,
+                                        args.phrases)))
         return 0
     t0 = time.perf_counter()
     write_corpus(args.n, args.seed, args.cache_dir)
     print(f"corpus ready in {time.perf_counter() - t0:.1f} s", flush=True)
     out = subprocess.run([sys.executable, __file__, "--child", "--n", str(args.n), "--seed", str(args.seed),
                           "--cache-dir", str(args.cache_dir)] + (["--reassign-noise"] if args.reassign_noise else [])
-                         + (["--layout"] if args.layout else []),
+                         + (["--layout"] if args.layout else []) + (["--phrases"] if args.phrases else []),
                          capture_output=True, text=True, check=False)
     if out.returncode != 0:
         print(out.stderr, file=sys.stderr)

@@ -23,6 +23,7 @@ from tasks.infra.params import (
     IngestParams,
     LayoutParams,
     LineageParams,
+    PhraseParams,
     RunParams,
     SummaryParams,
 )
@@ -30,6 +31,7 @@ from tasks.infra.runs import run_lock
 from tasks.ingest import ingest_task
 from tasks.knn import knn_task
 from tasks.lineage import lineage_task
+from tasks.phrases import phrases_task
 from tasks.project import project_task
 from tasks.publish import publish_task
 from tasks.report import report_task
@@ -61,6 +63,7 @@ def recluster(params: RunParams | None = None, bucket_url: str | None = None,
                   "embed": embed_task(run, settings)}
         stages["knn"] = knn_task(run, settings, params.view(GraphParams))
         stages["cluster"] = cluster_task(run, settings, params.view(ClusterParams))
+        stages["phrases"] = phrases_task(run, settings, params.view(PhraseParams))
         stages["project"] = project_task(run, params.view(LayoutParams))
         stages["summarize"] = summarize_task(run, settings, params.view(SummaryParams))
         stages["lineage"] = lineage_task(run, settings, params.view(LineageParams))

@@ -18,8 +18,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tasks.core.lineage import Lineage
+from tasks.core.phrases import phrase_ids
 from tasks.core.themes_json import (
     apply_lineage,
+    attach_phrases,
     build_assignments,
     build_themes,
     clusters_table,
@@ -37,7 +39,8 @@ from tasks.infra.settings import Settings
 from tasks.infra.stage import stage_logger, stage_task, stopwatch
 from tasks.infra.storage import atomic_write, open_storage
 
-STAGE_ORDER = ("ingest", "chunk", "embed", "knn", "cluster", "project", "summarize", "lineage", "publish", "report")
+STAGE_ORDER = ("ingest", "chunk", "embed", "knn", "cluster", "phrases", "project", "summarize", "lineage", "publish",
+               "report")
 
 
 @dataclass
@@ -52,6 +55,7 @@ class RunOutputs:
     lineage: Lineage
     centroids: Mapping[str, np.ndarray]
     coords: np.ndarray | None
+    phrases: Mapping[str, np.ndarray] | None = None
 
     @classmethod
     def load(cls, run: RunRef) -> RunOutputs:
@@ -60,16 +64,45 @@ class RunOutputs:
         lineage = Lineage.from_json(json.loads(run.lineage_path.read_text(encoding="utf-8")))
         summaries = json.loads(run.summaries_path.read_text(encoding="utf-8"))
         coords = np.load(run.coords_path) if run.coords_path.is_file() else None
+        phrases = dict(np.load(run.phrases_path)) if run.phrases_path.is_file() else None
         return cls(pq.read_table(run.corpus_path), clustering["theme"], clustering["subtheme"],
                    np.load(run.centrality_path), apply_lineage(summaries, lineage), lineage,
-                   dict(np.load(run.centroids_path)), coords)
+                   dict(np.load(run.centroids_path)), coords, phrases)
 
     def assignments(self) -> pa.Table:
         """One row per chunk with its published theme and subtheme ids."""
         theme, subtheme = self.theme, self.subtheme
         n_sub = int(subtheme.max()) + 1 if subtheme.size and subtheme.max() >= 0 else 0
         theme_ids, sub_ids = label_ids(self.summaries, int(theme.max()) + 1 if theme.size else 0, n_sub)
-        return build_assignments(self.corpus, theme, subtheme, self.centrality, theme_ids, sub_ids, self.coords)
+        table = build_assignments(self.corpus, theme, subtheme, self.centrality, theme_ids, sub_ids, self.coords)
+        ids = self.phrase_ids()
+        column = [ids[p] for p in self.phrases["label"].tolist()] if ids is not None else [None] * table.num_rows
+        return table.append_column("phrase_id", pa.array(column, pa.string()))
+
+    def phrase_ids(self) -> list[str] | None:
+        return phrase_ids(self.phrases["leader_key"]) if self.phrases is not None else None
+
+    def phrases_table(self, assignments: pa.Table, texts: Sequence[str]) -> pa.Table:
+        """One row per phrase: its id, theme and subtheme (its leader's), leader chunk and text, and counts;
+        ``texts`` are the leaders' texts in phrase order."""
+        leader = self.phrases["leader"] if self.phrases is not None else np.zeros(0, np.int64)
+        pick = pa.array(leader)
+        return pa.table({
+            "phrase_id": pa.array(self.phrase_ids() or [], pa.string()),
+            "theme_id": assignments.column("theme_id").take(pick),
+            "subtheme_id": assignments.column("subtheme_id").take(pick),
+            "chunk_id": assignments.column("chunk_id").take(pick),
+            "text": pa.array(list(texts), pa.string()),
+            "items_count": pa.array(self.phrases["size"] if self.phrases is not None else [], pa.int32()),
+            "variants": pa.array(self.phrases["variants"] if self.phrases is not None else [], pa.int32()),
+        })
+
+
+def leader_texts(catalog: Catalog, corpus: pa.Table, leaders: np.ndarray) -> list[str]:
+    """The texts of the phrases' leading chunks, in phrase order."""
+    wanted = pa.table({"row_no": pa.array(np.arange(leaders.size, dtype=np.int64)),
+                       "chunk_id": corpus.column("chunk_id").take(pa.array(leaders))})
+    return [text for _, text in catalog.rows("select_chunk_texts", chunk_ids_input=wanted)]
 
 
 def fetch_passages(catalog: Catalog, corpus: pa.Table, rows: Sequence[int]) -> dict[int, dict]:
@@ -91,6 +124,9 @@ def build_manifest(run: RunRef, settings: Settings, params: RunParams,
                   chunks_cached=stages["embed"]["chunks_cached"], themes=cluster["themes"],
                   subthemes=cluster["subthemes"], noise_chunks=cluster["noise_chunks"])
     counts["knn_graphs_reused"] = int(bool(stages.get("knn", {}).get("reused")))
+    if "phrases" in stages:
+        counts["phrases"] = stages["phrases"]["phrases"]
+        counts["chunks_in_shared_phrases"] = stages["phrases"]["chunks_in_shared_phrases"]
     return {
         "run_id": run.run_id, "status": "complete", "started_at": run.started_at, "finished_at": utc_now(),
         "bucket_url": settings.bucket_url, "output_url": settings.output_url, "settings": settings.describe(),
@@ -101,7 +137,7 @@ def build_manifest(run: RunRef, settings: Settings, params: RunParams,
         "timings": stage_timings(stages),
         "promoted": params.promote,
         "outputs": {"themes": "themes.json", "assignments": "assignments.parquet", "lineage": "lineage.parquet",
-                    "report": "report.html"},
+                    "phrases": "phrases.parquet", "report": "report.html"},
     }
 
 
@@ -113,12 +149,14 @@ def stage_timings(stages: Mapping[str, Mapping[str, Any]]) -> dict[str, float]:
 
 
 def record_in_catalog(catalog: Catalog, run_id: str, assignments: pa.Table, clusters: pa.Table,
-                      events: pa.Table) -> None:
-    """Replace the run's assignments, clusters and lineage rows in one transaction."""
+                      events: pa.Table, phrases: pa.Table) -> None:
+    """Replace the run's assignments, phrases, clusters and lineage rows in one transaction."""
     key = {"run_id": run_id}
     with catalog.transaction():
         catalog.run("delete_run_assignments", key)
         catalog.run("insert_assignments", key, assignments_input=assignments)
+        catalog.run("delete_run_phrases", key)
+        catalog.run("insert_phrases", key, phrases_input=phrases.drop_columns(["text"]))
         catalog.run("delete_run_clusters", key)
         catalog.run("insert_clusters", key, clusters_input=clusters)
         catalog.run("delete_run_lineage", key)
@@ -138,9 +176,12 @@ def publish_task(run: RunRef, settings: Settings, params: RunParams, stages: dic
             passages = fetch_passages(catalog, out.corpus, shown_rows(out.summaries, examples))
             themes = build_themes(run.run_id, out.summaries, passages, out.theme, examples)
             clusters = clusters_table(out.summaries, out.centroids["theme"], out.centroids["subtheme"])
-            record_in_catalog(catalog, run.run_id, assignments, clusters, events)
+            leaders = out.phrases["leader"] if out.phrases is not None else np.zeros(0, np.int64)
+            phrases = out.phrases_table(assignments, leader_texts(catalog, out.corpus, leaders))
+            attach_phrases(themes, phrases)
+            record_in_catalog(catalog, run.run_id, assignments, clusters, events, phrases)
         files = {"themes.json": json_bytes(themes), "assignments.parquet": parquet_bytes(assignments),
-                 "lineage.parquet": parquet_bytes(events)}
+                 "lineage.parquet": parquet_bytes(events), "phrases.parquet": parquet_bytes(phrases)}
         storage = open_storage(settings.output_url, create=True, settings=settings)
         for name, data in files.items():
             storage.put(run_prefix(run.run_id) + name, data)

@@ -65,6 +65,31 @@ def build_themes(run_id: str, summaries: Sequence[Mapping[str, Any]], passages: 
     }
 
 
+#: Repeated phrases listed per theme and subtheme in themes.json (the most repeated first).
+TOP_PHRASES = 5
+
+
+def attach_phrases(themes: dict, phrases: pa.Table, top: int = TOP_PHRASES) -> dict:
+    """Give every theme and subtheme of a themes.json document its ``phrases_count`` and its ``top_phrases``: the
+    ``top`` phrases said more than once, most repeated first (``phrase_id``, ``text``, ``items_count``)."""
+    counts: dict[str, int] = {}
+    repeated: dict[str, list[dict]] = {}
+    rows = phrases.select(["phrase_id", "theme_id", "subtheme_id", "text", "items_count"]).to_pylist()
+    for row in sorted(rows, key=lambda r: (-r["items_count"], r["phrase_id"])):
+        for cluster in {row["theme_id"], row["subtheme_id"]} - {None}:
+            counts[cluster] = counts.get(cluster, 0) + 1
+            if row["items_count"] > 1 and len(repeated.setdefault(cluster, [])) < top:
+                repeated[cluster].append({"phrase_id": row["phrase_id"], "text": row["text"],
+                                          "items_count": row["items_count"]})
+    stack = list(themes["clusters"])
+    while stack:
+        cluster = stack.pop()
+        cluster["phrases_count"] = counts.get(cluster["cluster_id"], 0)
+        cluster["top_phrases"] = repeated.get(cluster["cluster_id"], [])
+        stack.extend(cluster["subclusters"])
+    return themes
+
+
 def shown_rows(summaries: Sequence[Mapping[str, Any]], noise_examples: Sequence[int]) -> list[int]:
     """Every corpus row whose passage themes.json shows."""
     rows = set(noise_examples)

@@ -25,7 +25,7 @@ WHERE_MARKER = "/*where*/TRUE"
 # Arrow tables may only be registered under these names (the SQL files refer to them).
 INPUT_NAMES = frozenset(
     {"listing_input", "documents_input", "skips_input", "doc_ids_input", "chunks_input",
-     "chunk_ids_input", "assignments_input", "clusters_input", "lineage_input"}
+     "chunk_ids_input", "assignments_input", "clusters_input", "lineage_input", "phrases_input"}
 )
 
 

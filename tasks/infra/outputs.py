@@ -103,7 +103,8 @@ def recover_unfinished_runs(catalog: Catalog, output: Storage, state_dir: Path, 
         delete_run_folder(output, run_id)
         shutil.rmtree(scratch_dir(state_dir, run_id), ignore_errors=True)
         with catalog.transaction():
-            for statement in ("delete_run_assignments", "delete_run_clusters", "delete_run_lineage"):
+            for statement in ("delete_run_assignments", "delete_run_phrases", "delete_run_clusters",
+                              "delete_run_lineage"):
                 catalog.run(statement, {"run_id": run_id})
             catalog.run("update_run_status", {"run_id": run_id, "status": "interrupted"})
         interrupted.append(run_id)
@@ -128,5 +129,6 @@ def prune_runs(settings: Settings, output: Storage, keep: int, latest: str | Non
             shutil.rmtree(scratch_dir(settings.state_dir, run_id), ignore_errors=True)
             with catalog.transaction():
                 catalog.run("delete_run_assignments", {"run_id": run_id})
+                catalog.run("delete_run_phrases", {"run_id": run_id})
                 catalog.run("update_run_status", {"run_id": run_id, "status": "pruned"})
     return victims

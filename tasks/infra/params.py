@@ -94,6 +94,10 @@ class RunParams(BaseModel):
         None, ge=2, le=1000, description="Neighbours per chunk in the kNN graph; default derived."
     )
     top_n_nodes: int = Field(5, ge=1, le=100, description="Most central passages kept per theme and subtheme.")
+    phrase_cosine: float = Field(
+        0.98, ge=0.5, le=1.0, description="Phrases: two passages of one theme are one phrase when their normalised "
+        "text is equal or their embeddings' cosine reaches this (1.0: exact and normalised-equal text only).",
+    )
     show_subclusters: bool = Field(True, description="Compute and publish subthemes.")
     summarizers: list[str] = Field(
         default_factory=lambda: ["keyphrases", "exemplars"], description="Summary plug-ins, applied in order."
@@ -210,6 +214,13 @@ class LayoutParams:
     """What the project (map layout) stage reads."""
 
     seed: int
+
+
+@dataclass(frozen=True)
+class PhraseParams:
+    """What the phrases stage reads."""
+
+    phrase_cosine: float
 
 
 @dataclass(frozen=True)

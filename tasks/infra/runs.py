@@ -64,6 +64,11 @@ class RunRef:
         return self.path("coords.npy")
 
     @property
+    def phrases_path(self) -> Path:
+        """Near-duplicate groups: ``.npz`` with ``label`` per row and ``leader``, ``size``, ``variants``."""
+        return self.path("phrases.npz")
+
+    @property
     def summaries_path(self) -> Path:
         """Headers, keyphrases and central passages of every cluster: JSON."""
         return self.path("summaries.json")

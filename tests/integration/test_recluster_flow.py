@@ -198,3 +198,50 @@ def test_a_run_clusters_only_the_slice_its_where_and_dates_select(prefect_harnes
 
     with pytest.raises(ParameterTypeError, match=r"expected an operator .* at character 14 \('equals'\)"):
         recluster(params={"where": "meta.channel equals 'chat'"})
+
+
+def test_near_duplicate_passages_are_published_as_one_phrase_with_a_count(prefect_harness, workspace: Workspace):
+    """Copies of one ticket with other case, punctuation and spacing become one phrase (in phrases.parquet, in
+    assignments.phrase_id and in the catalog), and the other passages keep phrases of their own."""
+    import random
+
+    import duckdb
+
+    from tests.integration.corpus import PLANTED, planted_document
+
+    rng = random.Random(11)
+    lines = [planted_document(theme, rng) for theme in PLANTED for _ in range(15)]
+    original = "Where is my refund for the order I returned last week?"
+    copies = [original, original.upper(), "where is my refund for the order i returned last week",
+              "Where is my refund, for the order I returned last week!!", "  where IS my refund for the order "
+              "I returned   last week ?"]
+    reworded = "Where's my refund for the order I returned last week?"  # cosine 0.993 to the original
+    other = "How do I return an order I bought last week?"  # cosine 0.79: a passage of its own
+    texts = lines + copies * 2 + [reworded, reworded, other]
+    (workspace.bucket / "tickets.csv").write_text("text\n" + "\n".join(f'"{t}"' for t in texts))
+    result = recluster_with(min_cluster_size=5, min_subcluster_size=3)
+    run = workspace.out / "runs" / result["run_id"]
+    phrases = pq.read_table(run / "phrases.parquet").to_pylist()
+    assignments = pq.read_table(run / "assignments.parquet").to_pylist()
+    by_id = {p["phrase_id"]: p for p in phrases}
+    refund = [p for p in phrases if "refund for the order" in p["text"].lower()]
+    # ten copies of one normalised text, and two of a rewording near enough in meaning: 12 items, 2 variants
+    assert len(refund) == 1 and refund[0]["items_count"] == 12 and refund[0]["variants"] == 2, refund
+    assert sum(p["items_count"] for p in phrases) == len(assignments)
+    assert all(a["phrase_id"] in by_id for a in assignments)
+    assert sum(a["phrase_id"] == refund[0]["phrase_id"] for a in assignments) == 12
+    assert [p["items_count"] for p in phrases if p["text"] == other] == [1]
+    manifest = workspace.manifest(result["run_id"])
+    assert manifest["counts"]["phrases"] == len(phrases) and manifest["counts"]["chunks_in_shared_phrases"] >= 10
+    with duckdb.connect(str(workspace.state / "catalog.duckdb"), read_only=True) as con:
+        stored = con.execute("SELECT items_count FROM phrases WHERE run_id = ? AND phrase_id = ?",
+                             [result["run_id"], refund[0]["phrase_id"]]).fetchall()
+        linked = con.execute("SELECT count(*) FROM assignments WHERE run_id = ? AND phrase_id = ?",
+                             [result["run_id"], refund[0]["phrase_id"]]).fetchone()[0]
+    assert stored == [(12,)] and linked == 12
+
+
+def recluster_with(**overrides):
+    from flows.recluster import recluster
+
+    return recluster(params=PARAMS.model_copy(update=overrides))

@@ -223,6 +223,9 @@ def make_themes(n_themes: int = 6, hostile: bool = False) -> dict[str, Any]:
             phrases = [HOSTILE_STRINGS[2], HOSTILE_STRINGS[4], *phrases]
             nodes = [_hostile_node(rng, k) for k in (7, 0, 2, 1, 3, 4, 5, 6)] + nodes
         subs, unassigned = _subclusters(rng, cid, topic, size, total, hostile and i == 0)
+        repeated = [HOSTILE_STRINGS[3]] if hostile and i < 2 else []
+        top_phrases = [{"phrase_id": f"p_{i:04x}{k:012x}", "text": text, "items_count": 40 // (k + 1)}
+                       for k, text in enumerate([*repeated, *topic["texts"][:2]])]
         clusters.append(
             {
                 "cluster_id": cid,
@@ -236,6 +239,8 @@ def make_themes(n_themes: int = 6, hostile: bool = False) -> dict[str, Any]:
                 "nodes": nodes,
                 "unassigned_nodes": unassigned,
                 "subclusters": subs,
+                "phrases_count": size - 40,
+                "top_phrases": top_phrases,
             }
         )
     noise_nodes = [_node(rng, t, 3 + k) for k, t in enumerate(_NOISE_TEXTS[:4])]
