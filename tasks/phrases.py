@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow.parquet as pq
 
-from tasks.core.phrases import group_phrases
+from tasks.core.phrases import group_phrases, most_common_rows
 from tasks.infra.catalog import open_catalog
 from tasks.infra.params import PhraseParams
 from tasks.infra.runs import RunRef
@@ -37,7 +37,11 @@ def phrases_task(run: RunRef, settings: Settings, params: PhraseParams) -> dict:
         graph = load_graph(run)
         emb = np.load(run.embeddings_path, mmap_mode="r")
         found = group_phrases(emb, theme, keys, graph.indices, graph.distances, params.phrase_cosine)
-        np.savez(run.phrases_path, label=found.label, leader=found.leader, size=found.size,
+        hashes = pq.read_table(run.corpus_path, columns=["text_hash"]).column("text_hash").to_numpy(zero_copy_only=False)
+        codes = np.unique(hashes.astype(str), return_inverse=True)[1].reshape(-1) if hashes.size else hashes
+        shown = most_common_rows(found.label, codes.astype(np.int64), found.leader.size)
+        # ids follow the leader's normalised text (stable); the text shown is the phrase's most common spelling
+        np.savez(run.phrases_path, label=found.label, leader=shown, size=found.size,
                  variants=found.variants, leader_key=keys[found.leader])
     grouped = int(found.size[found.size > 1].sum())
     log.info(f"phrases: {found.leader.size:,} phrases over {theme.size:,} chunks; {grouped:,} chunks share a phrase "

@@ -105,6 +105,19 @@ def leader_texts(catalog: Catalog, corpus: pa.Table, leaders: np.ndarray) -> lis
     return [text for _, text in catalog.rows("select_chunk_texts", chunk_ids_input=wanted)]
 
 
+def items_table(catalog: Catalog, corpus: pa.Table, assignments: pa.Table) -> pa.Table:
+    """Every chunk as a collection reads it: the assignments with the chunk's text, its document's metadata and
+    its object's ``last_modified`` (``items.parquet``)."""
+    rows = catalog.rows("select_items", chunk_ids_input=corpus.select(["row_no", "chunk_id"]))
+    columns = list(zip(*rows, strict=True)) if rows else [(), (), (), ()]
+    table = assignments.select([c for c in ("chunk_id", "doc_id", "object_key", "char_start", "char_end",
+                                            "theme_id", "subtheme_id", "phrase_id", "centrality")
+                                if c in assignments.column_names])
+    table = table.append_column("text", pa.array(columns[1], pa.string()))
+    table = table.append_column("metadata", pa.array(columns[2], pa.string()))
+    return table.append_column("last_modified", pa.array(columns[3], pa.float64()))
+
+
 def fetch_passages(catalog: Catalog, corpus: pa.Table, rows: Sequence[int]) -> dict[int, dict]:
     """Source and text of the given corpus rows."""
     picked = corpus.take(pa.array(rows, pa.int64())).to_pylist()
@@ -137,7 +150,8 @@ def build_manifest(run: RunRef, settings: Settings, params: RunParams,
         "timings": stage_timings(stages),
         "promoted": params.promote,
         "outputs": {"themes": "themes.json", "assignments": "assignments.parquet", "lineage": "lineage.parquet",
-                    "phrases": "phrases.parquet", "report": "report.html"},
+                    "phrases": "phrases.parquet", "report": "report.html",
+                    **({"items": "items.parquet"} if params.publish_items else {})},
     }
 
 
@@ -180,8 +194,11 @@ def publish_task(run: RunRef, settings: Settings, params: RunParams, stages: dic
             phrases = out.phrases_table(assignments, leader_texts(catalog, out.corpus, leaders))
             attach_phrases(themes, phrases)
             record_in_catalog(catalog, run.run_id, assignments, clusters, events, phrases)
+            items = items_table(catalog, out.corpus, assignments) if params.publish_items else None
         files = {"themes.json": json_bytes(themes), "assignments.parquet": parquet_bytes(assignments),
                  "lineage.parquet": parquet_bytes(events), "phrases.parquet": parquet_bytes(phrases)}
+        if items is not None:
+            files["items.parquet"] = parquet_bytes(items)
         storage = open_storage(settings.output_url, create=True, settings=settings)
         for name, data in files.items():
             storage.put(run_prefix(run.run_id) + name, data)

@@ -38,6 +38,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from flows.api.buckets import served_bucket
+from flows.api.collections import collections_router
 from flows.api.embeddings import embeddings_router
 from flows.api.errors import BODY_REFUSALS, NOT_FOUND, REFUSALS, ApiError, error_response
 from flows.api.jobs import Job, JobQueue, bucket_locations
@@ -187,6 +188,7 @@ def create_app(settings: Settings, prefect_api_url: str, key_hashes: list[str]) 
         return Response(status_code=204)
 
     app.include_router(embeddings_router(settings, guarded))
+    app.include_router(collections_router(settings, guarded))
     return app
 
 

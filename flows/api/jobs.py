@@ -162,13 +162,15 @@ class JobQueue:
             self._deployment_id = (await self.client.read_deployment_by_name(self.deployment)).id
         return self._deployment_id
 
-    async def submit(self, bucket: str, bucket_url: str, params: RunParams) -> str:
-        """Accept a run of ``params`` over ``bucket_url`` (on disk when this returns); returns the task id."""
-        state_dir, output_url = bucket_locations(self.settings, bucket_url)
+    async def submit(self, bucket: str, bucket_url: str, params: RunParams, *,
+                     locations: tuple[str, str] | None = None, tags: tuple[str, ...] = ()) -> str:
+        """Accept a run of ``params`` over ``bucket_url`` (on disk when this returns); returns the task id. The run
+        uses the bucket's state and output folders unless ``locations`` names others (a collection's)."""
+        state_dir, output_url = locations or bucket_locations(self.settings, bucket_url)
         parameters = {"params": params.model_dump(mode="json"), "bucket_url": bucket_url,
                       "output_url": output_url, "state_dir": state_dir, "run_id": new_run_id()}
         entry = Accepted(task_id=str(uuid4()), bucket=bucket, parameters=parameters,
-                         tags=[*self.tags, BUCKET_TAG + bucket], accepted_at=datetime.now(UTC))
+                         tags=[*self.tags, BUCKET_TAG + bucket, *tags], accepted_at=datetime.now(UTC))
         await asyncio.to_thread(self.intake.accept, entry)
         return entry.task_id
 

@@ -130,3 +130,18 @@ def phrase_ids(leader_keys: np.ndarray) -> list[str]:
         seen[key] = seen.get(key, 0) + 1
         ids.append(f"p_{key:016x}" + (f"-{seen[key]}" if seen[key] > 1 else ""))
     return ids
+
+
+def most_common_rows(label: np.ndarray, codes: np.ndarray, n_phrases: int) -> np.ndarray:
+    """Each phrase's representative row: a row of its most frequent exact text (``codes``: an id per distinct
+    text), the first such row on a tie, so 300 copies and 2 misspellings show as the copies' spelling."""
+    if label.size == 0:
+        return np.zeros(0, np.int64)
+    pairs, first, counts = np.unique(np.stack([label, codes], axis=1), axis=0, return_index=True,
+                                     return_counts=True)
+    order = np.lexsort((first, -counts, pairs[:, 0]))  # by phrase, most frequent text first, then earliest row
+    best = np.full(n_phrases, -1, np.int64)
+    chosen = pairs[order, 0]
+    keep = np.r_[True, chosen[1:] != chosen[:-1]]
+    best[chosen[keep]] = first[order][keep]
+    return best

@@ -133,6 +133,10 @@ class RunParams(BaseModel):
     event_min_change: float = Field(
         0.2, gt=0, le=1000, description="Lineage: relative size change that counts as `grew` or `shrank`."
     )
+    publish_items: bool = Field(
+        False, description="Also publish `items.parquet`: every chunk with its text, its document's metadata, "
+        "`last_modified` and its theme, subtheme and phrase (what collections query; SQL-ready for DuckDB).",
+    )
     promote: bool = Field(
         True, description="Make this run the latest (false: a side-by-side experiment that nightly runs ignore)."
     )

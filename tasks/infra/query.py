@@ -34,7 +34,10 @@ MAX_DEPTH = 32
 OPERATORS = {"eq": "=", "neq": "IS DISTINCT FROM", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 KEYWORDS = {"and", "or", "not", "true", "false", "null", *OPERATORS}
 #: Keys that name a column instead of a metadata field.
-COLUMNS = {"object_key": "d.object_key", "last_modified": "to_timestamp(o.last_modified)"}
+COLUMN_KEYS = ("object_key", "last_modified")
+#: Where the compiled SQL finds each column: the catalog's documents (d) and objects (o) tables by default; a
+#: reader of the published ``items.parquet`` passes its own (`compile_filter`'s ``columns``).
+CATALOG_COLUMNS = {"metadata": "d.metadata", "object_key": "d.object_key", "last_modified": "o.last_modified"}
 _TOKEN = re.compile(
     r"""(?P<space>\s+)
       | (?P<lparen>\()
@@ -209,8 +212,9 @@ def json_path(key: str) -> str:
 
 
 class _Compiler:
-    def __init__(self) -> None:
+    def __init__(self, columns: dict[str, str]) -> None:
         self.params: dict[str, Any] = {}
+        self.columns = columns
 
     def param(self, value: Any) -> str:
         name = f"q{len(self.params)}"
@@ -227,12 +231,11 @@ class _Compiler:
 
     def comparison(self, c: Comparison) -> str:
         op = OPERATORS[c.op]
-        if c.key in COLUMNS:
-            column = COLUMNS[c.key]
+        if c.key in COLUMN_KEYS:
             if c.key == "last_modified":
-                return self.timestamp(column, op, c)
-            return f"({column} {op} {self.param(text_of(c.value))})"
-        field = f"json_extract_string(d.metadata, {self.param(json_path(c.key))})"
+                return self.timestamp(op, c)
+            return f"({self.columns['object_key']} {op} {self.param(text_of(c.value))})"
+        field = f"json_extract_string({self.columns['metadata']}, {self.param(json_path(c.key))})"
         if c.value is None:
             return f"({field} IS NULL)" if c.op == "eq" else f"({field} IS NOT NULL)"
         if isinstance(c.value, bool):
@@ -246,11 +249,13 @@ class _Compiler:
             return f"(TRY_CAST({field} AS TIMESTAMPTZ) {op} {self.param(moment)})"
         return f"({field} {op} {self.param(c.value)})"
 
-    def timestamp(self, column: str, op: str, c: Comparison) -> str:
+    def timestamp(self, op: str, c: Comparison) -> str:
+        epoch = self.columns["last_modified"]
+        column = f"to_timestamp({epoch})"
         if c.value is None:
             return f"({column} IS NULL)" if c.op == "eq" else f"({column} IS NOT NULL)"
         if isinstance(c.value, float):
-            return f"(o.last_modified {op} {self.param(c.value)})"
+            return f"({epoch} {op} {self.param(c.value)})"
         moment = as_timestamp(c.value) if isinstance(c.value, str) else None
         if moment is None:
             raise QueryError("last_modified compares with a date ('2024-05-01', ISO 8601) or epoch seconds",
@@ -275,15 +280,17 @@ def as_timestamp(text: str) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def compile_filter(node: Node) -> SqlFilter:
-    """The SQL condition of a parsed query (TRUE for a document the query selects)."""
-    compiler = _Compiler()
+def compile_filter(node: Node, columns: dict[str, str] | None = None) -> SqlFilter:
+    """The SQL condition of a parsed query (TRUE for a document the query selects). ``columns`` names the SQL
+    expressions of ``metadata`` (JSON text), ``object_key`` and ``last_modified`` (epoch seconds); default: the
+    catalog's (`CATALOG_COLUMNS`). They are this program's constants, never user text."""
+    compiler = _Compiler(columns or CATALOG_COLUMNS)
     return SqlFilter(f"coalesce({compiler.node(node)}, FALSE)", compiler.params)
 
 
-def compile_query(text: str) -> SqlFilter:
+def compile_query(text: str, columns: dict[str, str] | None = None) -> SqlFilter:
     """Parse and compile in one step."""
-    return compile_filter(parse(text))
+    return compile_filter(parse(text), columns)
 
 
 KEY_PATTERN = r"^[A-Za-z_][\w.\-]*$"

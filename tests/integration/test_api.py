@@ -40,6 +40,8 @@ pytestmark = pytest.mark.integration
 KEY = "tsk_test-key-for-the-api-tests"
 BUCKET = "tutorial-bucket"
 MIXED = "mixed-bucket"  # the planted documents plus a binary file and a JSONL file with one broken record
+TICKETS = "tickets-bucket"  # JSONL tickets with metadata (channel, lang, score, opened) and repeated questions
+REPEATED = "Where is my refund for the order I returned last week?"
 JOB_TIMEOUT_S = 600
 
 
@@ -68,7 +70,26 @@ def upload_corpus(endpoint: str) -> None:
             for i in range(12):
                 s3.put_object(Bucket=bucket, Key=f"{theme}/{i:02d}.txt", Body=planted_document(theme, rng).encode())
     s3.put_object(Bucket=MIXED, Key="blob.bin", Body=b"\x00\x01\x02 not text")
+    s3.create_bucket(Bucket=TICKETS)
+    s3.put_object(Bucket=TICKETS, Key="tickets.jsonl", Body="\n".join(json.dumps(t) for t in tickets()).encode())
     s3.put_object(Bucket=MIXED, Key="notes.jsonl", Body=b'{"text": "Water the basil every morning."}\n{broken\n')
+
+
+def tickets() -> list[dict]:
+    """60 tickets on three planted themes (20 each), with metadata, and 8 copies of one refund question in
+    other case, punctuation and spacing (all on the email channel, opened in July)."""
+    rng = random.Random(9)
+    rows = []
+    for t, theme in enumerate(("refunds", "gardening", "astronomy")):
+        for i in range(20):
+            rows.append({"id": f"{theme}-{i:02d}", "text": planted_document(theme, rng),
+                         "channel": "chat" if i % 2 else "email", "lang": "de" if i % 5 == 0 else "en",
+                         "score": i % 6, "opened": f"2024-0{5 + (i + t) % 2}-{1 + i:02d}"})
+    variants = [REPEATED, REPEATED.upper(), REPEATED.lower().rstrip("?"), "  " + REPEATED.replace(" ", "  ")]
+    for i, text in enumerate(variants * 2):
+        rows.append({"id": f"repeat-{i}", "text": text, "channel": "email", "lang": "en", "score": 1,
+                     "opened": f"2024-07-{1 + i:02d}"})
+    return rows
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +101,7 @@ def api(prefect_server: str, s3_endpoint: str, tmp_path_factory) -> Iterator[Api
     env = {**os.environ, "PREFECT_API_URL": prefect_server, "PREFECT_HOME": str(root / "prefect-home"),
            "THEMESIFT_STATE_DIR": str(root / "state"), "THEMESIFT_OUTPUT_URL": f"file://{root / 'out'}",
            "THEMESIFT_S3_ENDPOINT_URL": s3_endpoint, "THEMESIFT_S3_ADDRESSING_STYLE": "path",
-           "THEMESIFT_API_BUCKETS": json.dumps([BUCKET, MIXED]),
+           "THEMESIFT_API_BUCKETS": json.dumps([BUCKET, MIXED, TICKETS]),
            "THEMESIFT_API_KEY_HASHES": json.dumps([hash_api_key(KEY)]),
            "THEMESIFT_EMBED_COMMIT_SIZE": "64", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     log = root / "api.log"
@@ -406,6 +427,136 @@ def test_requests_accepted_before_a_restart_become_one_flow_run_each(api: Api, p
                 await queue.delete(job)
 
     asyncio.run(clean_up())
+
+
+COLLECTIONS = "/clustering/v1/collections"
+
+
+@pytest.fixture(scope="module")
+def collection(api: Api) -> str:
+    """A collection over the tickets bucket, run once (its routes read that run)."""
+    with api.client() as client:
+        body = {"name": "tickets", "bucket": TICKETS, "params": {"min_cluster_size": 6, "min_subcluster_size": 3}}
+        created = client.post(COLLECTIONS, json=body)
+        assert created.status_code == 201, created.text
+        assert created.json()["latest_run_id"] is None
+        assert client.get(f"{COLLECTIONS}/tickets/clusters").status_code == 404  # no run yet: says so
+        task = client.post(f"{COLLECTIONS}/tickets/runs")
+        assert task.status_code == 200, task.text
+        wait_for_job(client, task.json()["data"]["task_id"], api)
+    return "tickets"
+
+
+def all_pages(client: httpx.Client, path: str, key: str, limit: int, **params) -> tuple[list[dict], list[dict]]:
+    """Every row of a paged route, and each page's envelope (without its rows)."""
+    rows, envelopes, page = [], [], 0
+    while True:
+        body = client.get(path, params={"page": page, "limit": limit, **params})
+        assert body.status_code == 200, body.text
+        data = body.json()
+        rows += data.pop(key)
+        envelopes.append(data)
+        page += 1
+        if page >= data["total_pages"]:
+            return rows, envelopes
+
+
+def test_a_collection_is_named_once_listed_and_reads_its_latest_run(api: Api, collection: str):
+    with api.client() as client:
+        listed = client.get(COLLECTIONS).json()["collections"]
+        mine = next(c for c in listed if c["name"] == collection)
+        assert mine["latest_run_id"] and mine["params"] == {"min_cluster_size": 6, "min_subcluster_size": 3}
+        assert client.post(COLLECTIONS, json={"name": collection, "bucket": TICKETS}).status_code == 409
+        assert client.post(COLLECTIONS, json={"name": "Bad Name!", "bucket": TICKETS}).status_code == 422
+        assert client.post(COLLECTIONS, json={"name": "elsewhere", "bucket": "not-served"}).status_code == 404
+        assert client.get(f"{COLLECTIONS}/no-such/clusters").status_code == 404
+        page = client.get(f"{COLLECTIONS}/{collection}/clusters").json()
+        assert page["run_id"] == mine["latest_run_id"] and page["total_clusters"] >= 3
+
+
+def test_collection_pages_add_up(api: Api, collection: str):
+    with api.client() as client:
+        whole = client.get(f"{COLLECTIONS}/{collection}/clusters", params={"limit": 100}).json()
+        rows, envelopes = all_pages(client, f"{COLLECTIONS}/{collection}/clusters", "clusters", limit=1)
+        assert [r["cluster_id"] for r in rows] == [c["cluster_id"] for c in whole["clusters"]]
+        assert {e["total_clusters"] for e in envelopes} == {whole["total_clusters"]} == {len(rows)}
+        counts = [r["items_count"] for r in rows]
+        assert counts == sorted(counts, reverse=True)
+        biggest = rows[0]["cluster_id"]
+        items, envelopes = all_pages(client, f"{COLLECTIONS}/{collection}/clusters/{biggest}/items", "items",
+                                     limit=7)
+        assert len(items) == rows[0]["items_count"] == envelopes[0]["total_items"]
+        assert len({i["item_id"] for i in items}) == len(items)
+        past = client.get(f"{COLLECTIONS}/{collection}/clusters/{biggest}/items", params={"page": 99}).json()
+        assert past["items"] == [] and past["total_items"] == len(items)
+
+
+def test_properties_query_keeps_exactly_the_items_it_describes(api: Api, collection: str):
+    path = f"{COLLECTIONS}/{collection}/clusters"
+    with api.client() as client:
+        def total(query: str | None) -> int:
+            params = {"limit": 100, **({"properties-query": query} if query else {})}
+            response = client.get(path, params=params)
+            assert response.status_code == 200, response.text
+            return sum(c["items_count"] for c in response.json()["clusters"])
+
+        everything = total(None)
+        assert total("channel eq 'chat'") + total("channel neq 'chat'") == everything
+        assert 0 < total("channel eq 'chat'") < everything
+        nested = "(lang eq 'de' or score gte 5) and channel eq 'email'"
+        for cluster in client.get(path, params={"limit": 100, "properties-query": nested}).json()["clusters"]:
+            items, _ = all_pages(client, f"{path}/{cluster['cluster_id']}/items", "items", limit=50,
+                                 **{"properties-query": nested})
+            assert len(items) == cluster["items_count"]
+            for item in items:
+                meta = item["metadata"]
+                assert (meta["lang"] == "de" or meta["score"] >= 5) and meta["channel"] == "email", meta
+        may = client.get(path, params={"limit": 100, "date-field": "opened", "to-date": "2024-05-31"}).json()
+        for cluster in may["clusters"]:
+            items, _ = all_pages(client, f"{path}/{cluster['cluster_id']}/items", "items", limit=50,
+                                 **{"date-field": "opened", "to-date": "2024-05-31"})
+            assert items and all(i["metadata"]["opened"].startswith("2024-05") for i in items)
+        assert 0 < sum(c["items_count"] for c in may["clusters"]) < everything
+
+
+@pytest.mark.parametrize(("query", "where"), [
+    ("channel equals 'chat'", "at character 9 ('equals')"),
+    ("channel eq 'chat'; DROP TABLE items; --", "at character 18"),
+    ("channel eq 'chat' or", "at character 21"),
+    ("(channel eq 'chat'", "expected ')'"),
+])
+def test_a_bad_query_is_a_400_that_points_at_the_token(api: Api, collection: str, query: str, where: str):
+    with api.client() as client:
+        before = client.get(f"{COLLECTIONS}/{collection}/clusters", params={"limit": 100}).json()
+        response = client.get(f"{COLLECTIONS}/{collection}/clusters", params={"properties-query": query})
+        assert response.status_code == 400, response.text
+        assert where in response.json()["errors"][0]["detail"]
+        quoted = client.get(f"{COLLECTIONS}/{collection}/clusters",
+                            params={"properties-query": "channel eq 'x'' or 1 eq 1 --'"})
+        assert quoted.status_code == 200 and quoted.json()["clusters"] == []  # a plain value that matches nothing
+        assert client.get(f"{COLLECTIONS}/{collection}/clusters", params={"limit": 100}).json() == before
+
+
+def test_near_identical_questions_read_as_one_phrase_with_its_items(api: Api, collection: str):
+    path = f"{COLLECTIONS}/{collection}"
+    with api.client() as client:
+        clusters = client.get(f"{path}/clusters", params={"limit": 100, "include-phrases": "true",
+                                                          "phrases-limit": 2}).json()["clusters"]
+        tops = [p for c in clusters for p in c["phrases"]]
+        assert all(len(c["phrases"]) <= 2 for c in clusters)
+        repeated = [p for p in tops if p["items_count"] == 8]
+        assert len(repeated) == 1 and "refund for the order" in " ".join(repeated[0]["text"].lower().split()), tops
+        phrase = repeated[0]
+        items = client.get(f"{path}/phrases/{phrase['phrase_id']}/items", params={"limit": 100}).json()
+        assert items["total_items"] == 8 and {i["phrase_id"] for i in items["items"]} == {phrase["phrase_id"]}
+        assert {i["metadata"]["channel"] for i in items["items"]} == {"email"}
+        owner = phrase["cluster_id"]
+        listed = client.get(f"{path}/clusters/{owner}/phrases", params={"limit": 100}).json()
+        assert listed["phrases"][0]["phrase_id"] == phrase["phrase_id"]
+        assert listed["total_phrases"] == len(listed["phrases"]) == next(
+            c["phrases_count"] for c in clusters if c["cluster_id"] == owner)
+        assert client.get(f"{path}/phrases/p_0000000000000000/items").status_code == 404
+        assert client.get(f"{path}/clusters/t999/phrases").status_code == 404
 
 
 @pytest.mark.parametrize(("body", "status"), [

@@ -102,3 +102,12 @@ def test_themes_json_gets_each_clusters_phrase_count_and_most_repeated_phrases()
     assert t0["subclusters"][0]["phrases_count"] == 2
     assert [p["text"] for p in t0["subclusters"][0]["top_phrases"]] == ["refund?"]
     assert t1["top_phrases"] == [{"phrase_id": "p_d", "text": "<b>x</b>", "items_count": 2}]
+
+
+def test_a_phrase_shows_its_most_common_spelling():
+    from tasks.core.phrases import most_common_rows
+
+    label = np.array([0, 0, 0, 1, 0, 1, 0])
+    codes = np.array([5, 6, 6, 7, 6, 8, 5])  # phrase 0: text 6 three times, text 5 twice; phrase 1: a tie
+    assert most_common_rows(label, codes, 2).tolist() == [1, 3]
+    assert most_common_rows(np.zeros(0, np.int64), np.zeros(0, np.int64), 0).tolist() == []
