@@ -94,12 +94,17 @@ class Intake:
 
     def accept(self, entry: Accepted) -> None:
         """Write the request to the journal (on disk before this returns) and queue it."""
-        self.folder.mkdir(parents=True, exist_ok=True)
         self.write(entry)
+        self.enqueue(entry)
+
+    def enqueue(self, entry: Accepted) -> None:
+        """Queue a request already written (on the event loop's thread: the wake-up event is not thread-safe)."""
         self.entries[entry.task_id] = entry
         self._wake.set()
 
     def write(self, entry: Accepted) -> None:
+        """Put the request on disk, flushed, under its final name (safe to call from a worker thread)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
         final = self.path(entry.task_id)
         scratch = final.with_suffix(".tmp")
         with scratch.open("w") as sink:

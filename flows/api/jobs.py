@@ -171,7 +171,8 @@ class JobQueue:
                       "output_url": output_url, "state_dir": state_dir, "run_id": new_run_id()}
         entry = Accepted(task_id=str(uuid4()), bucket=bucket, parameters=parameters,
                          tags=[*self.tags, BUCKET_TAG + bucket, *tags], accepted_at=datetime.now(UTC))
-        await asyncio.to_thread(self.intake.accept, entry)
+        await asyncio.to_thread(self.intake.write, entry)  # the disk write off the loop; the queueing on it
+        self.intake.enqueue(entry)
         return entry.task_id
 
     async def _create(self, entry: Accepted) -> None:
