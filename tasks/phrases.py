@@ -37,7 +37,8 @@ def phrases_task(run: RunRef, settings: Settings, params: PhraseParams) -> dict:
         graph = load_graph(run)
         emb = np.load(run.embeddings_path, mmap_mode="r")
         found = group_phrases(emb, theme, keys, graph.indices, graph.distances, params.phrase_cosine)
-        hashes = pq.read_table(run.corpus_path, columns=["text_hash"]).column("text_hash").to_numpy(zero_copy_only=False)
+        hashes = pq.read_table(run.corpus_path, columns=["text_hash"]).column("text_hash")
+        hashes = hashes.to_numpy(zero_copy_only=False)
         codes = np.unique(hashes.astype(str), return_inverse=True)[1].reshape(-1) if hashes.size else hashes
         shown = most_common_rows(found.label, codes.astype(np.int64), found.leader.size)
         # ids follow the leader's normalised text (stable); the text shown is the phrase's most common spelling
