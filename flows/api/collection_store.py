@@ -104,16 +104,20 @@ class CollectionStore:
         state_dir = (self.settings.state_dir / "collections" / name).expanduser().resolve()
         return str(state_dir), f"{absolute_url(self.settings.output_url)}/collections/{name}"
 
-    def latest(self, name: str) -> RunFiles | None:
-        """The collection's latest promoted run, or None before its first one (or when it lacks items)."""
-        _, output_url = self.locations(name)
+    def latest_run_id(self, name: str) -> str | None:
+        """The id of the collection's latest promoted run (reads ``latest.json`` only), None before its first."""
         try:
-            storage = open_storage(output_url, settings=self.settings)
-            run_id = latest_run_id(storage)
+            return latest_run_id(open_storage(self.locations(name)[1], settings=self.settings))
         except Exception:  # noqa: BLE001 - no output folder yet: no run yet
             return None
+
+    def latest(self, name: str) -> RunFiles | None:
+        """The collection's latest promoted run with its files, or None before its first one (or without items)."""
+        _, output_url = self.locations(name)
+        run_id = self.latest_run_id(name)
         if run_id is None:
             return None
+        storage = open_storage(output_url, settings=self.settings)
         if output_url.startswith("file://"):
             folder = Path(output_url.removeprefix("file://")) / run_prefix(run_id)
         else:

@@ -34,11 +34,15 @@ from flows.api.collection_store import (
     query,
 )
 from flows.api.errors import BODY_REFUSALS, NOT_FOUND, REFUSALS, ApiError
-from flows.api.schemas import MAX_NAME_CHARS, MAX_PAGE_SIZE, Name, TaskCreated, TaskId
+from flows.api.schemas import MAX_NAME_CHARS, MAX_PAGE_SIZE, ErrorBody, Name, TaskCreated, TaskId
 from tasks.infra.params import KEY_PATTERN, RunParams, validate_params
 from tasks.infra.query import MAX_QUERY_CHARS, QueryError, SqlFilter, compile_filter, slice_query
 from tasks.infra.settings import Settings
 
+#: The refusal of a filter that does not parse (the routes that take one declare it).
+BAD_FILTER: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "The properties-query or a date does not parse (the detail names "
+          "the token and its position)."}}
 #: Run parameters a collection's runs always have: they are what its routes read.
 FIXED = {"promote": True, "publish_items": True}
 
@@ -138,9 +142,10 @@ DateField = Annotated[str, Query(alias="date-field", max_length=200, pattern=KEY
 ClusterId = Annotated[str, Path(max_length=64)]
 
 
-def item_filter(properties_query: str | None, from_date: str | None, to_date: str | None,
-                date_field: str) -> SqlFilter | None:
-    """The filter of a request over items.parquet; a 400 naming the token when it does not parse."""
+def item_filter(properties_query: PropertiesQuery = None, from_date: FromDate = None, to_date: ToDate = None,
+                date_field: DateField = "last_modified") -> SqlFilter | None:
+    """The filter of a request over items.parquet (a route dependency); a 400 naming the token when it does not
+    parse."""
     try:
         node = slice_query(properties_query, from_date, to_date, date_field)
     except QueryError as exc:
@@ -159,9 +164,8 @@ def collections_router(settings: Settings, guarded: list[Any]) -> APIRouter:
     store = CollectionStore(settings)
 
     def out(collection: Collection) -> CollectionOut:
-        latest = store.latest(collection.name)
         return CollectionOut(**{k: v for k, v in collection.to_json().items() if k != "bucket_url"},
-                             latest_run_id=latest.run_id if latest else None)
+                             latest_run_id=store.latest_run_id(collection.name))
 
     def found(name: Annotated[str, Path(max_length=64)]) -> Collection:
         collection = store.get(name)
@@ -222,18 +226,16 @@ def collections_router(settings: Settings, guarded: list[Any]) -> APIRouter:
                                                       tags=(f"collection:{collection.name}",))
         return TaskCreated(data=TaskId(task_id=task_id))
 
-    @router.get("/{name}/clusters", response_model=ClustersPage, responses=NOT_FOUND)
+    @router.get("/{name}/clusters", response_model=ClustersPage, responses={**NOT_FOUND, **BAD_FILTER})
     async def clusters(latest: Annotated[tuple[Collection, RunFiles], Depends(latest_run)],
                        page: PageNumber = 0, limit: Limit = 20,
                        sort: Literal["items_count", "phrases_count", "cluster_phrase"] = "items_count",
                        include_phrases: Annotated[bool, Query(alias="include-phrases")] = False,
                        phrases_limit: Annotated[int, Query(alias="phrases-limit", ge=1, le=100)] = 5,
-                       properties_query: PropertiesQuery = None, from_date: FromDate = None,
-                       to_date: ToDate = None, date_field: DateField = "last_modified") -> ClustersPage:
+                       where: Annotated[SqlFilter | None, Depends(item_filter)] = None) -> ClustersPage:
         """The collection's themes with the items and phrases the filter keeps, largest first (or by
         ``sort``); a theme the filter empties is left out."""
         collection, files = latest
-        where = item_filter(properties_query, from_date, to_date, date_field)
         rows = await run_in_threadpool(query, "clusters", {"items": str(files.items)}, where)
         themes = {c["cluster_id"]: c for c in files.themes.get("clusters", [])}
         shaped = [cluster_out(collection.name, themes.get(r["theme_id"], {}), r) for r in rows]
@@ -251,15 +253,14 @@ def collections_router(settings: Settings, guarded: list[Any]) -> APIRouter:
         return ClustersPage(clusters=shown, total_clusters=len(shaped), total_pages=pages(len(shaped), limit),
                             page=page, limit=limit, run_id=files.run_id)
 
-    @router.get("/{name}/clusters/{cluster_id}/phrases", response_model=PhrasesPage, responses=NOT_FOUND)
+    @router.get("/{name}/clusters/{cluster_id}/phrases", response_model=PhrasesPage,
+                responses={**NOT_FOUND, **BAD_FILTER})
     async def cluster_phrases(latest: Annotated[tuple[Collection, RunFiles], Depends(latest_run)],
                               cluster_id: ClusterId, page: PageNumber = 0, limit: Limit = 20,
-                              properties_query: PropertiesQuery = None, from_date: FromDate = None,
-                              to_date: ToDate = None, date_field: DateField = "last_modified") -> PhrasesPage:
+                              where: Annotated[SqlFilter | None, Depends(item_filter)] = None) -> PhrasesPage:
         """A theme's (or subtheme's) phrases, the most repeated first."""
         _, files = latest
         known_cluster(files, cluster_id)
-        where = item_filter(properties_query, from_date, to_date, date_field)
         params = {"items": str(files.items), "phrases": str(files.phrases), "cluster_id": cluster_id}
         rows = await run_in_threadpool(paged, "cluster_phrases", params, where, page, limit)
         total = rows[0]["total"] if rows else 0
@@ -274,26 +275,22 @@ def collections_router(settings: Settings, guarded: list[Any]) -> APIRouter:
         return ItemsPage(items=[ItemOut(**item_record(r, collection)) for r in rows if r.get("chunk_id")],
                          total_items=total, total_pages=pages(total, limit), page=page, limit=limit)
 
-    @router.get("/{name}/clusters/{cluster_id}/items", response_model=ItemsPage, responses=NOT_FOUND)
+    @router.get("/{name}/clusters/{cluster_id}/items", response_model=ItemsPage, responses={**NOT_FOUND, **BAD_FILTER})
     async def cluster_items(latest: Annotated[tuple[Collection, RunFiles], Depends(latest_run)],
                             cluster_id: ClusterId, page: PageNumber = 0, limit: Limit = 20,
-                            properties_query: PropertiesQuery = None, from_date: FromDate = None,
-                            to_date: ToDate = None, date_field: DateField = "last_modified") -> ItemsPage:
+                            where: Annotated[SqlFilter | None, Depends(item_filter)] = None) -> ItemsPage:
         """A theme's (or subtheme's) items, the most central first."""
         collection, files = latest
         known_cluster(files, cluster_id)
-        where = item_filter(properties_query, from_date, to_date, date_field)
         return await items_page(files, collection.name, "cluster", cluster_id, page, limit, where)
 
-    @router.get("/{name}/phrases/{phrase_id}/items", response_model=ItemsPage, responses=NOT_FOUND)
+    @router.get("/{name}/phrases/{phrase_id}/items", response_model=ItemsPage, responses={**NOT_FOUND, **BAD_FILTER})
     async def phrase_items(latest: Annotated[tuple[Collection, RunFiles], Depends(latest_run)],
                            phrase_id: Annotated[str, Path(max_length=64)], page: PageNumber = 0,
-                           limit: Limit = 20, properties_query: PropertiesQuery = None,
-                           from_date: FromDate = None, to_date: ToDate = None,
-                           date_field: DateField = "last_modified") -> ItemsPage:
+                           limit: Limit = 20,
+                           where: Annotated[SqlFilter | None, Depends(item_filter)] = None) -> ItemsPage:
         """A phrase's items (its near-identical passages), the most central first."""
         collection, files = latest
-        where = item_filter(properties_query, from_date, to_date, date_field)
         found_page = await items_page(files, collection.name, "phrase", phrase_id, page, limit, where)
         if found_page.total_items == 0 and where is None:
             raise ApiError(404, "no such phrase")
