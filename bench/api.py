@@ -19,7 +19,11 @@ with buckets in a scratch folder, then:
    skipped, saying so, when ``--corpus`` is absent): a first ``POST`` (reads, embeds with the real model,
    clusters) and a second configuration (another resolution: same vectors, same ``k``), each timed from the
    POST to ``completed``; prints both and the ratio (target <= 20 %), and what the second reused.
-3. **Burst.** ``--posts`` POSTs sent at once on that bucket (on the load bucket, or a 2,000-chunk one of its
+3. **find.** A collection of ``--find-chunks`` one-chunk documents (vectors pre-filled in its own state
+   folder), run once; then ``--find-clients`` clients for ``--seconds`` each ask ``GET
+   /clustering/v1/collections/{c}/clusters/find?text=...`` (the text embedded with the real model every time),
+   with ``GET /health`` side by side: p50/p99 latency, requests/s, errors and the ratio.
+4. **Burst.** ``--posts`` POSTs sent at once on that bucket (on the load bucket, or a 2,000-chunk one of its
    own, when the configurations are skipped), with as many ``GET /health`` beside them (the floor): the
    slowest accept against the slowest health check, how long until all are flow runs, until all are
    completed, how many failed (target: all accepted at once, all complete, none failed by the run lock).
@@ -144,8 +148,9 @@ def manifest(server: ApiServer, bucket: str, run_id: str) -> dict:
     return json.loads((Path(output_url.removeprefix("file://")) / "runs" / run_id / "manifest.json").read_text())
 
 
-def synthetic_bucket(server: ApiServer, name: str, n: int, seed: int = 0) -> None:
-    """``n`` short documents in one JSONL object, their vectors already in the bucket's embedding cache."""
+def synthetic_bucket(server: ApiServer, name: str, n: int, seed: int = 0, state_dir: str | None = None) -> None:
+    """``n`` short documents in one JSONL object, their vectors already in the bucket's embedding cache (or in
+    that of ``state_dir``, a collection's)."""
     vectors, labels = make_corpus(n, seed=seed)
     rng = random.Random(seed)
     topic_words = {int(t): " ".join(rng.sample(WORDS, 3)) for t in np.unique(labels)}
@@ -155,7 +160,7 @@ def synthetic_bucket(server: ApiServer, name: str, n: int, seed: int = 0) -> Non
     with (folder / "docs.jsonl").open("w") as sink:
         for i, text in enumerate(texts):
             sink.write(json.dumps({"id": str(i), "text": text}) + "\n")
-    settings = server.settings().model_copy(update={"state_dir": Path(bucket_locations(
+    settings = server.settings().model_copy(update={"state_dir": Path(state_dir or bucket_locations(
         server.settings(), f"file://{folder}")[0])})
     spec, find_spans = chunk_spec(settings, RunParams().view(ChunkParams))
     cache = embedding_cache(settings)
@@ -237,6 +242,38 @@ def bench_load(server: ApiServer, args: argparse.Namespace) -> dict:
           f"{'met' if fetched['p99_ms'] <= 250 and fetched['errors'] == 0 else 'NOT met'}", flush=True)
     return {"chunks": counts["chunks"], "run_seconds": round(seconds, 1), "bytes": size, "health": health,
             "fetch": fetched, "p99_ratio": round(ratio, 2)}
+
+
+def bench_find(server: ApiServer, args: argparse.Namespace) -> dict:
+    """A collection of ``--find-chunks`` chunks (vectors pre-filled), run once, then ``find`` under load: each
+    request embeds its text with the real model and looks it up among the run's chunks."""
+    name = "findload"
+    state_dir = str((server.workdir / "state" / "collections" / name).resolve())
+    print(f"[find] a {args.find_chunks:,}-chunk collection (vectors pre-filled) ...", flush=True)
+    synthetic_bucket(server, name, args.find_chunks, state_dir=state_dir)
+    base = "/clustering/v1/collections"
+    with client() as http:
+        created = http.post(server.url + base, json={"name": name, "bucket": name})
+        if created.status_code != 201:
+            raise SystemExit(f"collection not created: {created.text}")
+        started = time.perf_counter()
+        task_id = http.post(f"{server.url}{base}/{name}/runs").json()["data"]["task_id"]
+        wait_completed(http, server.url, task_id)
+        seconds = time.perf_counter() - started
+    text = "the telescope on the bridge needs a new battery before the concert"
+    path = f"{base}/{name}/clusters/find?text={text.replace(' ', '%20')}"
+    asyncio.run(hammer(server.url, path, 2, 3))  # load the model and the run's vectors
+    health = asyncio.run(hammer(server.url, "/health", args.find_clients, args.seconds))
+    found = asyncio.run(hammer(server.url, path, args.find_clients, args.seconds))
+    print(f"[find] run of {args.find_chunks:,} chunks in {seconds:.1f} s; {args.find_clients} clients x "
+          f"{args.seconds:.0f} s:")
+    for label, row in (("GET /health", health), ("find", found)):
+        print(f"  {label:<12} {row['requests']:>7,} requests  {row['rps']:>8,.1f}/s  p50 {row['p50_ms']:>7.1f} ms  "
+              f"p99 {row['p99_ms']:>7.1f} ms  max {row['max_ms']:>7.1f} ms  errors {row['errors']}")
+    ratio = found["p99_ms"] / health["p99_ms"] if health["p99_ms"] else float("nan")
+    print(f"  find / health p99: {ratio:.2f}x", flush=True)
+    return {"chunks": args.find_chunks, "run_seconds": round(seconds, 1), "health": health, "find": found,
+            "p99_ratio": round(ratio, 2)}
 
 
 def real_bucket(server: ApiServer, corpus: Path, posts_wanted: int, seed: int = 0) -> int:
@@ -331,7 +368,9 @@ def main() -> int:
     parser.add_argument("--posts", type=int, default=20)
     parser.add_argument("--config-posts", type=int, default=2000)
     parser.add_argument("--corpus", type=Path, default=ROOT.parent / "shared/corpora/20newsgroups/data.jsonl")
-    parser.add_argument("--skip", nargs="*", default=[], choices=["load", "config", "burst"])
+    parser.add_argument("--find-chunks", type=int, default=20_000)
+    parser.add_argument("--find-clients", type=int, default=8)
+    parser.add_argument("--skip", nargs="*", default=[], choices=["load", "config", "burst", "find"])
     parser.add_argument("--workdir", type=Path)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
@@ -344,6 +383,8 @@ def main() -> int:
             results["load"] = bench_load(server, args)
         if "config" not in args.skip:
             results["config"] = bench_configurations(server, args)
+        if "find" not in args.skip:
+            results["find"] = bench_find(server, args)
         if "burst" not in args.skip:
             bucket = "config" if results.get("config") else "load" if results.get("load") else "burst"
             if bucket == "burst":  # run alone: a 2,000-chunk bucket of its own, vectors pre-filled

@@ -15,6 +15,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -28,14 +29,17 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from flows.api.collection_store import RunFiles
 from flows.api.security import hash_api_key, new_api_key
 from flows.demo_corpus import build_demo_corpus
+from flows.query import clusters, find, item_filter, items, open_run, phrases
 from tasks.infra.errors import ConfigError, ThemesiftError
 from tasks.infra.outputs import read_latest
 from tasks.infra.params import RunParams, parse_param_overrides
 from tasks.infra.progress import set_sink
+from tasks.infra.query import QueryError, SqlFilter
 from tasks.infra.runs import run_lock
-from tasks.infra.settings import load_settings
+from tasks.infra.settings import Settings, load_settings
 from tasks.infra.storage import open_storage
 from tasks.start import check_run_params
 
@@ -212,6 +216,73 @@ def latest(
         console.print("no published run yet")
         raise typer.Exit(1)
     print(json.dumps(pointer, indent=2))
+
+
+@app.command()
+def query(
+    what: Annotated[str, typer.Argument(help="clusters, phrases (of --cluster), items (of --cluster or --phrase) "
+                                             "or find (the themes of TEXT).")],
+    text: Annotated[str | None, typer.Argument(help="The text to find (find only).")] = None,
+    output: Annotated[str | None, typer.Option(help="Output URL (default THEMESIFT_OUTPUT_URL; a collection's "
+                                                    "is <output>/collections/<name>).")] = None,
+    run_id: Annotated[str | None, typer.Option("--run", help="Run id (default: the latest promoted run).")] = None,
+    cluster: Annotated[str | None, typer.Option(help="A theme or subtheme id (t3, t3.1).")] = None,
+    phrase: Annotated[str | None, typer.Option(help="A phrase id (items of one phrase).")] = None,
+    where: Annotated[str | None, typer.Option(help="properties-query: lang eq 'en' and score gte 4")] = None,
+    from_date: Annotated[str | None, typer.Option(help="Keep items from this date (ISO 8601).")] = None,
+    to_date: Annotated[str | None, typer.Option(help="Keep items up to this date (ISO 8601).")] = None,
+    date_field: Annotated[str, typer.Option(help="Metadata field the dates apply to.")] = "last_modified",
+    page: Annotated[int, typer.Option(min=0)] = 0,
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 20,
+    threshold: Annotated[float, typer.Option(help="find: least cosine of a theme's nearest chunk.")] = 0.0,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table.")] = False,
+    debug: Annotated[bool, typer.Option(help="Show tracebacks.")] = False,
+) -> None:
+    """Query a published run's clusters, phrases and items (runs with publish_items), as the collection routes do."""
+    try:
+        settings = load_settings(output_url=output)
+        files = open_run(settings, run_id)
+        rows, total = run_query(files, settings, what, text, cluster, phrase,
+                                item_filter(where, from_date, to_date, date_field), page, limit, threshold)
+    except (ThemesiftError, QueryError) as exc:
+        fail(exc, debug)
+        return
+    print_rows(rows, as_json)
+    console.print(f"run {files.run_id}: {len(rows)} of {total} {what}" + (f", page {page}" if total > limit else ""))
+
+
+def run_query(files: RunFiles, settings: Settings, what: str, text: str | None, cluster: str | None,
+              phrase: str | None, where: SqlFilter | None, page: int, limit: int,
+              threshold: float) -> tuple[list[dict], int]:
+    """The rows of one ``themesift query`` and how many there are in all."""
+    if what == "clusters":
+        rows = clusters(files, where)
+        return rows[page * limit:(page + 1) * limit], len(rows)
+    if what == "phrases" and cluster:
+        return phrases(files, cluster, where, page, limit)
+    if what == "items" and (cluster or phrase):
+        return items(files, "phrase" if phrase else "cluster", phrase or cluster or "", where, page, limit)
+    if what == "find" and text:
+        found = find(files, settings, text, threshold=threshold, limit=limit)
+        return found, len(found)
+    raise ConfigError("query clusters | phrases --cluster ID | items --cluster ID | items --phrase ID | find TEXT")
+
+
+def print_rows(rows: list[dict], as_json: bool) -> None:
+    """Rows as JSON lines, or as a table of their short columns."""
+    if as_json:
+        for row in rows:
+            print(json.dumps(row, ensure_ascii=False, default=str))
+        return
+    if not rows:
+        return
+    table = Table(show_lines=False)
+    columns = [c for c in rows[0] if c not in ("metadata", "collection", "char_start", "char_end", "doc_id")]
+    for column in columns:
+        table.add_column(column, overflow="fold", max_width=80 if column == "text" else None)
+    for row in rows:
+        table.add_row(*(escape(" ".join(str(row[c]).split())[:300]) for c in columns))
+    Console().print(table)
 
 
 @app.command()

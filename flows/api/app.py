@@ -41,6 +41,7 @@ from flows.api.buckets import served_bucket
 from flows.api.collections import collections_router
 from flows.api.embeddings import embeddings_router
 from flows.api.errors import BODY_REFUSALS, NOT_FOUND, REFUSALS, ApiError, error_response
+from flows.api.finding import finding_router
 from flows.api.jobs import Job, JobQueue, bucket_locations
 from flows.api.results import ResponseCache, RunOutputs, shape_clusters
 from flows.api.schemas import (
@@ -189,6 +190,7 @@ def create_app(settings: Settings, prefect_api_url: str, key_hashes: list[str]) 
 
     app.include_router(embeddings_router(settings, guarded))
     app.include_router(collections_router(settings, guarded))
+    app.include_router(finding_router(settings, guarded))
     return app
 
 

@@ -19,18 +19,23 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
+import pyarrow.parquet as pq
 
-from flows.api.jobs import absolute_url
+from tasks.core.find import ThemeFinder
 from tasks.infra.catalog import WHERE_MARKER, load_sql
+from tasks.infra.errors import StorageError
 from tasks.infra.outputs import latest_run_id, run_prefix
 from tasks.infra.query import SqlFilter
 from tasks.infra.settings import Settings
-from tasks.infra.storage import atomic_write, open_storage
+from tasks.infra.storage import Storage, absolute_url, atomic_write, open_storage
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 #: Where the filter finds its columns in items.parquet (constants: see `tasks.infra.query.compile_filter`).
 ITEM_COLUMNS = {"metadata": "i.metadata", "object_key": "i.object_key", "last_modified": "i.last_modified"}
 RUN_FILES = ("themes.json", "phrases.parquet", "items.parquet")
+#: What find needs besides (runs published before find existed have neither: find then says to re-run).
+FIND_FILES = ("manifest.json", "item_vectors.npy")
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,9 @@ class RunFiles:
     themes: dict[str, Any]
     phrases: Path
     items: Path
+    #: ``item_vectors.npy`` (row for row with items) and the model and backend they were embedded with.
+    vectors: Path | None = None
+    embedding: dict[str, Any] | None = None
 
 
 class CollectionStore:
@@ -66,6 +74,7 @@ class CollectionStore:
         self.settings = settings
         self.folder = settings.state_dir / "api" / "collections"
         self.cache = settings.state_dir / "api" / "collection-runs"
+        self._latest: dict[str, RunFiles] = {}  # a published run never changes: its parsed files are kept
 
     def path(self, name: str) -> Path:
         return self.folder / f"{name}.json"
@@ -93,6 +102,7 @@ class CollectionStore:
     def delete(self, collection: Collection) -> None:
         """Forget the collection and its runs' state and outputs."""
         self.path(collection.name).unlink(missing_ok=True)
+        self._latest.pop(collection.name, None)
         state_dir, output_url = self.locations(collection.name)
         shutil.rmtree(state_dir, ignore_errors=True)
         shutil.rmtree(self.cache / collection.name, ignore_errors=True)
@@ -117,18 +127,41 @@ class CollectionStore:
         run_id = self.latest_run_id(name)
         if run_id is None:
             return None
-        storage = open_storage(output_url, settings=self.settings)
-        if output_url.startswith("file://"):
-            folder = Path(output_url.removeprefix("file://")) / run_prefix(run_id)
-        else:
-            folder = self.cache / name / run_id
-            if not (folder / RUN_FILES[-1]).is_file():
-                for file in RUN_FILES:
+        kept = self._latest.get(name)
+        if kept is not None and kept.run_id == run_id:
+            return kept
+        files = run_files(open_storage(output_url, settings=self.settings), run_id, self.cache / name / run_id)
+        if files is not None:
+            self._latest[name] = files
+        return files
+
+
+def run_files(storage: Storage, run_id: str, cache: Path) -> RunFiles | None:
+    """A published run's files as local paths: its own folder when the output is a local folder, else copies in
+    ``cache`` (downloaded once); None when the run did not publish items."""
+    if storage.url.startswith("file://"):
+        folder = Path(storage.url.removeprefix("file://")) / run_prefix(run_id)
+    else:
+        folder = cache
+        if not (folder / RUN_FILES[-1]).is_file():
+            for file in FIND_FILES:  # optional: older runs lack them
+                try:
                     atomic_write(folder / file, storage.get(run_prefix(run_id) + file))
-        if not all((folder / f).is_file() for f in RUN_FILES):
-            return None
-        themes = json.loads((folder / "themes.json").read_text(encoding="utf-8"))
-        return RunFiles(run_id, themes, folder / "phrases.parquet", folder / "items.parquet")
+                except StorageError:
+                    pass
+            for file in RUN_FILES:  # items.parquet last: its presence says the download is complete
+                try:
+                    atomic_write(folder / file, storage.get(run_prefix(run_id) + file))
+                except StorageError:
+                    return None
+    if not all((folder / f).is_file() for f in RUN_FILES):
+        return None
+    themes = json.loads((folder / "themes.json").read_text(encoding="utf-8"))
+    embedding = None
+    if all((folder / f).is_file() for f in FIND_FILES):
+        embedding = json.loads((folder / "manifest.json").read_text(encoding="utf-8")).get("embedding")
+    return RunFiles(run_id, themes, folder / "phrases.parquet", folder / "items.parquet",
+                    folder / "item_vectors.npy" if embedding else None, embedding)
 
 
 def query(name: str, params: dict[str, Any], where: SqlFilter | None) -> list[dict[str, Any]]:
@@ -141,6 +174,41 @@ def query(name: str, params: dict[str, Any], where: SqlFilter | None) -> list[di
         result = con.execute(sql, params)
         columns = [d[0] for d in result.description]
         return [dict(zip(columns, row, strict=True)) for row in result.fetchall()]
+
+
+def paged(statement: str, params: dict[str, Any], where: SqlFilter | None, page: int, limit: int) -> list[dict]:
+    """One page of a statement that counts its rows (``total``); past the last page, one row of totals only."""
+    rows = query(statement, {**params, "limit": limit, "offset": page * limit}, where)
+    if rows or page == 0:
+        return rows
+    first = query(statement, {**params, "limit": 1, "offset": 0}, where)
+    return [{"total": first[0]["total"]}] if first else []
+
+
+def cluster_headers(themes: dict[str, Any]) -> dict[str, str]:
+    """Every theme's and subtheme's header in a ``themes.json``, by id."""
+    out = {}
+    for theme in themes.get("clusters", []):
+        out[theme["cluster_id"]] = theme.get("cluster_header") or ""
+        for sub in theme.get("subclusters", []):
+            out[sub["cluster_id"]] = sub.get("cluster_header") or ""
+    return out
+
+
+def id_codes(ids: list[str | None]) -> tuple[list[str], np.ndarray]:
+    """Distinct ids (sorted) and each row's code into them, -1 for None (the labels `tasks.core.find` takes)."""
+    names = sorted({i for i in ids if i is not None})
+    code = {name: c for c, name in enumerate(names)}
+    return names, np.array([code[i] if i is not None else -1 for i in ids], np.int64)
+
+
+def load_finder(files: RunFiles) -> tuple[ThemeFinder, list[str], list[str]]:
+    """A run's `ThemeFinder` (its item vectors and each item's theme and subtheme), with the ids its labels
+    stand for (themes, subthemes)."""
+    table = pq.read_table(files.items, columns=["theme_id", "subtheme_id"])
+    theme_ids, theme = id_codes(table.column("theme_id").to_pylist())
+    sub_ids, sub = id_codes(table.column("subtheme_id").to_pylist())
+    return ThemeFinder(np.load(files.vectors), theme, sub), theme_ids, sub_ids
 
 
 def item_record(row: dict[str, Any], collection: str) -> dict[str, Any]:

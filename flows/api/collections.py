@@ -16,6 +16,7 @@ a 400 naming the token and its position; every key and value of it reaches DuckD
 # No `from __future__ import annotations`: FastAPI reads the route closures' annotations at runtime.
 
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -31,6 +32,7 @@ from flows.api.collection_store import (
     CollectionStore,
     RunFiles,
     item_record,
+    paged,
     query,
 )
 from flows.api.errors import BODY_REFUSALS, NOT_FOUND, REFUSALS, ApiError
@@ -157,15 +159,9 @@ def pages(total: int, limit: int) -> int:
     return math.ceil(total / limit)
 
 
-def collections_router(settings: Settings, guarded: list[Any]) -> APIRouter:
-    """The collection routes, behind the same key check as the rest (``guarded``)."""
-    router = APIRouter(prefix="/clustering/v1/collections", dependencies=guarded, tags=["collections"],
-                       responses=REFUSALS)
-    store = CollectionStore(settings)
-
-    def out(collection: Collection) -> CollectionOut:
-        return CollectionOut(**{k: v for k, v in collection.to_json().items() if k != "bucket_url"},
-                             latest_run_id=store.latest_run_id(collection.name))
+def dependencies(store: CollectionStore) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """The route dependencies ``found`` (the collection named in the path, else a 404) and ``latest_run`` (it and
+    its latest promoted run's files, else a 404 that says how to make one)."""
 
     def found(name: Annotated[str, Path(max_length=64)]) -> Collection:
         collection = store.get(name)
@@ -179,6 +175,20 @@ def collections_router(settings: Settings, guarded: list[Any]) -> APIRouter:
             raise ApiError(404, "the collection has no published run yet: POST /clustering/v1/collections/"
                                 f"{collection.name}/runs, then poll the task")
         return collection, files
+
+    return found, latest_run
+
+
+def collections_router(settings: Settings, guarded: list[Any]) -> APIRouter:
+    """The collection routes, behind the same key check as the rest (``guarded``)."""
+    router = APIRouter(prefix="/clustering/v1/collections", dependencies=guarded, tags=["collections"],
+                       responses=REFUSALS)
+    store = CollectionStore(settings)
+    found, latest_run = dependencies(store)
+
+    def out(collection: Collection) -> CollectionOut:
+        return CollectionOut(**{k: v for k, v in collection.to_json().items() if k != "bucket_url"},
+                             latest_run_id=store.latest_run_id(collection.name))
 
     @router.post("", status_code=201, response_model=CollectionOut,
                  responses={**BODY_REFUSALS, **NOT_FOUND, 409: {"description": "A collection of that name exists."}})
@@ -297,15 +307,6 @@ def collections_router(settings: Settings, guarded: list[Any]) -> APIRouter:
         return found_page
 
     return router
-
-
-def paged(statement: str, params: dict[str, Any], where: SqlFilter | None, page: int, limit: int) -> list[dict]:
-    """One page of a statement that counts its rows (``total``); past the last page, one row of totals only."""
-    rows = query(statement, {**params, "limit": limit, "offset": page * limit}, where)
-    if rows or page == 0:
-        return rows
-    first = query(statement, {**params, "limit": 1, "offset": 0}, where)
-    return [{"total": first[0]["total"]}] if first else []
 
 
 def known_cluster(files: RunFiles, cluster_id: str) -> None:

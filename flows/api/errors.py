@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from flows.api.schemas import ErrorBody
 
 TITLES = {400: "Bad request", 401: "Unauthorized", 404: "Not found", 405: "Method not allowed",
-          409: "Conflict", 413: "Request too large", 422: "Invalid request", 503: "Unavailable"}
+          409: "Conflict", 413: "Request too large", 422: "Invalid request", 502: "Bad gateway", 503: "Unavailable"}
 REFUSALS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "Missing or wrong bearer key."},
     413: {"model": ErrorBody, "description": "Request body over the limit."},

@@ -15,9 +15,7 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 from uuid import UUID, uuid4
 
 from prefect.client.orchestration import PrefectClient
@@ -41,6 +39,7 @@ from flows.api.security import bucket_slug
 from tasks.infra.params import RunParams
 from tasks.infra.runs import new_run_id
 from tasks.infra.settings import Settings
+from tasks.infra.storage import absolute_url
 
 API_TAG = "themesift-api"
 BUCKET_TAG = "bucket:"
@@ -103,15 +102,6 @@ def job_from_accepted(entry: Accepted) -> Job:
                created_at=entry.accepted_at, finished_at=None, params=parameters.get("params") or {},
                run_id=parameters.get("run_id"), output_url=parameters.get("output_url"),
                state_dir=parameters.get("state_dir"), error=entry.refusal, terminal=entry.refusal is not None)
-
-
-def absolute_url(url: str) -> str:
-    """A storage URL with a local folder made absolute (the worker's flow runs start in another folder)."""
-    parsed = urlparse(url)
-    if parsed.scheme in ("", "file"):
-        raw = url[len("file://"):] if url.startswith("file://") else url
-        return f"file://{Path(raw).expanduser().resolve()}"
-    return url.rstrip("/")
 
 
 def bucket_locations(settings: Settings, bucket_url: str) -> tuple[str, str]:

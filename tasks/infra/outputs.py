@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -33,6 +34,13 @@ def run_prefix(run_id: str) -> str:
 def json_bytes(doc: Any) -> bytes:
     """Pretty, UTF-8 JSON bytes."""
     return json.dumps(doc, ensure_ascii=False, indent=2).encode("utf-8")
+
+
+def npy_bytes(array: np.ndarray) -> bytes:
+    """An array as ``.npy`` file bytes (for `Storage.put`)."""
+    sink = io.BytesIO()
+    np.save(sink, array, allow_pickle=False)
+    return sink.getvalue()
 
 
 def parquet_bytes(table: pa.Table) -> bytes:

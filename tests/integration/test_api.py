@@ -559,6 +559,59 @@ def test_near_identical_questions_read_as_one_phrase_with_its_items(api: Api, co
         assert client.get(f"{path}/clusters/t999/phrases").status_code == 404
 
 
+def test_find_names_the_theme_a_new_text_belongs_to(api: Api, collection: str):
+    path = f"{COLLECTIONS}/{collection}"
+    text = planted_document("astronomy", random.Random(1234))  # a text the run never saw
+    with api.client() as client:
+        clusters = client.get(f"{path}/clusters", params={"limit": 100}).json()["clusters"]
+        owner = {}
+        for cluster in clusters:  # the theme most of the run's astronomy tickets are in
+            items, _ = all_pages(client, f"{path}/clusters/{cluster['cluster_id']}/items", "items", limit=100)
+            owner[cluster["cluster_id"]] = sum(i["metadata"].get("id", "").startswith("astronomy") for i in items)
+        astronomy = max(owner, key=owner.get)
+        for method in ("knn", "centroid"):
+            found = client.get(f"{path}/clusters/find", params={"text": text, "method": method})
+            assert found.status_code == 200, found.text
+            body = found.json()
+            assert body["method"] == method and body["clusters"][0]["cluster_id"] == astronomy, body
+            assert 0 < body["clusters"][0]["similarity"] <= 1 and body["clusters"][0]["cluster_phrase"]
+        best = client.get(f"{path}/clusters/find", params={"text": text}).json()["clusters"][0]
+        assert best["votes"] > 0.5 and best["similarity"] > 0.5
+        strict = client.get(f"{path}/clusters/find", params={"text": text, "similarity_threshold": 0.999}).json()
+        assert strict["clusters"] == []
+        assert client.get(f"{path}/clusters/find", params={"text": ""}).status_code == 422
+        assert client.get(f"{COLLECTIONS}/no-such/clusters/find", params={"text": text}).status_code == 404
+
+
+def test_items_posted_are_written_to_the_bucket_assigned_at_once_and_clustered_by_the_next_run(
+        api: Api, collection: str, s3_endpoint: str):
+    path = f"{COLLECTIONS}/{collection}"
+    posted = [{"text": planted_document("refunds", random.Random(77)), "metadata": {"channel": "api", "n": 1}},
+              {"text": planted_document("gardening", random.Random(78)), "metadata": {"channel": "api", "n": 2}}]
+    with api.client() as client:
+        expected = [client.get(f"{path}/clusters/find", params={"text": p["text"]}).json()["clusters"][0]
+                    for p in posted]
+        response = client.post(f"{path}/items", json=posted)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["status"] == "queued" and body["object_key"].startswith("api-items/")
+        assert [i["cluster_id"] for i in body["items"]] == [e["cluster_id"] for e in expected]
+        assert expected[0]["cluster_id"] != expected[1]["cluster_id"]
+        stored = s3_client(s3_endpoint).get_object(Bucket=TICKETS, Key=body["object_key"])["Body"].read()
+        records = [json.loads(line) for line in stored.decode().splitlines()]
+        assert records == [{"channel": "api", "n": i + 1, "text": p["text"]} for i, p in enumerate(posted)]
+        clash = client.post(f"{path}/items", json=[{"text": "x", "metadata": {"text": "y"}}])
+        assert clash.status_code == 400 and "text field" in clash.json()["errors"][0]["detail"]
+        assert client.post(f"{path}/items", json=[{"text": "x"}] * 1001).status_code == 422
+        assert client.post(f"{path}/items", json=[]).status_code == 422
+        before = client.get(f"{path}/clusters", params={"limit": 100}).json()
+        wait_for_job(client, client.post(f"{path}/runs").json()["data"]["task_id"], api)
+        after = client.get(f"{path}/clusters", params={"limit": 100, "properties-query": "channel eq 'api'"}).json()
+        assert after["run_id"] != before["run_id"]
+        assert sum(c["items_count"] for c in after["clusters"]) == 2
+        assert {c["cluster_id"] for c in after["clusters"]} == {e["cluster_id"] for e in expected}
+
+
 @pytest.mark.parametrize(("body", "status"), [
     ({"bucket": "not-served-here"}, 404),
     ({"bucket": "../../etc"}, 404),

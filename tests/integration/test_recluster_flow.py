@@ -188,16 +188,52 @@ def test_a_run_clusters_only_the_slice_its_where_and_dates_select(prefect_harnes
                 chosen.add(document_id("tickets.jsonl", None, rid))
     (workspace.bucket / "tickets.jsonl").write_text("\n".join(json.dumps(r) for r in records))
     params = PARAMS.model_copy(update={"where": "meta.channel eq 'chat'", "date_field": "meta.opened",
-                                       "to_date": "2024-06-30", "min_cluster_size": 5, "min_subcluster_size": 3})
+                                       "to_date": "2024-06-30", "min_cluster_size": 5, "min_subcluster_size": 3,
+                                       "publish_items": True})
     result = recluster(params=params)
     run = workspace.out / "runs" / result["run_id"]
     assigned = {a["doc_id"] for a in pq.read_table(run / "assignments.parquet").to_pylist()}
     assert assigned == chosen and len(chosen) == 10 * len(PLANTED)
     assert workspace.manifest(result["run_id"])["counts"]["chunks"] >= len(chosen)
     assert workspace.manifest(result["run_id"])["counts"]["themes"] >= 2
+    check_query_cli(workspace, rng)
 
     with pytest.raises(ParameterTypeError, match=r"expected an operator .* at character 14 \('equals'\)"):
         recluster(params={"where": "meta.channel equals 'chat'"})
+
+
+def check_query_cli(workspace: Workspace, rng) -> None:
+    """``themesift query`` over the run just published (items.parquet, no server): clusters, a filter, items,
+    find, and a filter that does not parse."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+    from tests.integration.corpus import planted_document
+
+    out = ["--output", f"file://{workspace.out}", "--json"]
+
+    def rows(*args: str) -> list[dict]:
+        result = CliRunner().invoke(app, ["query", *args, *out])
+        assert result.exit_code == 0, result.output
+        return [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+
+    clusters = rows("clusters")
+    assert len(clusters) >= 2 and all(c["cluster_phrase"] for c in clusters)
+    june = rows("clusters", "--where", "meta.opened lt '2024-06-01'", "--date-field", "meta.opened")
+    assert 0 < sum(c["items_count"] for c in june) < sum(c["items_count"] for c in clusters)
+    first = clusters[0]["cluster_id"]
+    items = rows("items", "--cluster", first, "--limit", "1000")
+    assert len(items) == clusters[0]["items_count"] and all(i["cluster_id"] == first for i in items)
+    text = planted_document("gardening", rng)
+    found = rows("find", text)
+    gardening = [i for c in clusters for i in rows("items", "--cluster", c["cluster_id"], "--limit", "1000")
+                 if i["metadata"].get("id", "").startswith("gardening")]
+    assert found[0]["cluster_id"] == max({i["cluster_id"] for i in gardening},
+                                         key=[i["cluster_id"] for i in gardening].count)
+    bad = CliRunner().invoke(app, ["query", "clusters", "--where", "meta.opened lt", *out])
+    assert bad.exit_code != 0 and "error:" in bad.output and "at character" in bad.output
 
 
 def test_near_duplicate_passages_are_published_as_one_phrase_with_a_count(prefect_harness, workspace: Workspace):

@@ -15,7 +15,17 @@ from tasks.infra.settings import Settings, load_settings
 from tasks.infra.storage.base import ObjectInfo, Storage, atomic_write, check_key, content_hash
 from tasks.infra.storage.local import LocalStorage
 
-__all__ = ["LocalStorage", "ObjectInfo", "Storage", "atomic_write", "check_key", "content_hash", "open_storage"]
+__all__ = ["LocalStorage", "ObjectInfo", "Storage", "absolute_url", "atomic_write", "check_key", "content_hash",
+           "open_storage"]
+
+
+def absolute_url(url: str) -> str:
+    """A storage URL with a local folder made absolute (a worker's flow runs start in another folder)."""
+    parsed = urlparse(url)
+    if parsed.scheme in ("", "file"):
+        raw = url[len("file://"):] if url.startswith("file://") else url
+        return f"file://{Path(raw).expanduser().resolve()}"
+    return url.rstrip("/")
 
 
 def open_storage(url: str, *, create: bool = False, settings: Settings | None = None) -> Storage:
