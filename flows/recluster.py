@@ -1,6 +1,7 @@
 """The recluster flow: bucket in, themes, subthemes and a report out.
 
-start → ingest → chunk → embed → knn → cluster → project → summarize → lineage → publish → report → finish.
+start → ingest → chunk → embed → knn → cluster → phrases → curate → project → summarize → lineage → publish →
+report → finish.
 The flow only wires the stage tasks; each stage reads and writes the catalog, the embedding cache and the
 run's scratch folder itself, gets only the parameters it reads (`RunParams.view`), and hands the next one a
 small record (counts, seconds). Deployments: ``recluster/nightly`` (cron, UTC) and ``recluster/adhoc`` in
@@ -13,6 +14,7 @@ from prefect import flow
 
 from tasks.chunk import chunk_task
 from tasks.cluster import cluster_task
+from tasks.curate import curate_task
 from tasks.embed import embed_task
 from tasks.finish import finish_task
 from tasks.infra.params import (
@@ -64,6 +66,7 @@ def recluster(params: RunParams | None = None, bucket_url: str | None = None,
         stages["knn"] = knn_task(run, settings, params.view(GraphParams))
         stages["cluster"] = cluster_task(run, settings, params.view(ClusterParams))
         stages["phrases"] = phrases_task(run, settings, params.view(PhraseParams))
+        stages["curate"] = curate_task(run, settings, params.view(LineageParams))
         stages["project"] = project_task(run, params.view(LayoutParams))
         stages["summarize"] = summarize_task(run, settings, params.view(SummaryParams))
         stages["lineage"] = lineage_task(run, settings, params.view(LineageParams))

@@ -43,7 +43,7 @@ def phrases_task(run: RunRef, settings: Settings, params: PhraseParams) -> dict:
         shown = most_common_rows(found.label, codes.astype(np.int64), found.leader.size)
         # ids follow the leader's normalised text (stable); the text shown is the phrase's most common spelling
         np.savez(run.phrases_path, label=found.label, leader=shown, size=found.size,
-                 variants=found.variants, leader_key=keys[found.leader])
+                 variants=found.variants, leader_key=keys[found.leader], key=keys)
     grouped = int(found.size[found.size > 1].sum())
     log.info(f"phrases: {found.leader.size:,} phrases over {theme.size:,} chunks; {grouped:,} chunks share a phrase "
              f"with another ({int((found.size > 1).sum()):,} phrases of 2 or more)")

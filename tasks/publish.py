@@ -39,8 +39,8 @@ from tasks.infra.settings import Settings
 from tasks.infra.stage import stage_logger, stage_task, stopwatch
 from tasks.infra.storage import atomic_write, open_storage
 
-STAGE_ORDER = ("ingest", "chunk", "embed", "knn", "cluster", "phrases", "project", "summarize", "lineage", "publish",
-               "report")
+STAGE_ORDER = ("ingest", "chunk", "embed", "knn", "cluster", "phrases", "curate", "project", "summarize", "lineage",
+               "publish", "report")
 
 
 @dataclass
@@ -132,6 +132,8 @@ def build_manifest(run: RunRef, settings: Settings, params: RunParams,
                    stages: Mapping[str, Mapping[str, Any]]) -> dict:
     """The run manifest: settings, parameters, counts, quality and per-stage seconds (the finish stage completes it)."""
     ingest, cluster = stages["ingest"], stages["cluster"]
+    if stages.get("curate", {}).get("applied"):  # merges and splits changed the counts
+        cluster = {**cluster, **{k: stages["curate"][k] for k in ("themes", "subthemes", "noise_chunks", "noise_pct")}}
     counts = {k: v for k, v in ingest.items() if k != "seconds"}
     counts.update(chunks=stages["chunk"]["chunks"], chunks_embedded=stages["embed"]["chunks_embedded"],
                   chunks_cached=stages["embed"]["chunks_cached"], themes=cluster["themes"],
@@ -140,6 +142,9 @@ def build_manifest(run: RunRef, settings: Settings, params: RunParams,
     if "phrases" in stages:
         counts["phrases"] = stages["phrases"]["phrases"]
         counts["chunks_in_shared_phrases"] = stages["phrases"]["chunks_in_shared_phrases"]
+    if "curate" in stages:
+        counts["curation_events"] = stages["curate"]["events"]
+        counts["curation_applied"] = stages["curate"]["applied"]
     return {
         "run_id": run.run_id, "status": "complete", "started_at": run.started_at, "finished_at": utc_now(),
         "bucket_url": settings.bucket_url, "output_url": settings.output_url, "settings": settings.describe(),

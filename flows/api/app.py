@@ -39,6 +39,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from flows.api.buckets import served_bucket
 from flows.api.collections import collections_router
+from flows.api.curation import curation_router
 from flows.api.embeddings import embeddings_router
 from flows.api.errors import BODY_REFUSALS, NOT_FOUND, REFUSALS, ApiError, error_response
 from flows.api.finding import finding_router
@@ -191,6 +192,7 @@ def create_app(settings: Settings, prefect_api_url: str, key_hashes: list[str]) 
     app.include_router(embeddings_router(settings, guarded))
     app.include_router(collections_router(settings, guarded))
     app.include_router(finding_router(settings, guarded))
+    app.include_router(curation_router(settings, guarded))
     return app
 
 

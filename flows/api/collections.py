@@ -159,6 +159,14 @@ def pages(total: int, limit: int) -> int:
     return math.ceil(total / limit)
 
 
+async def queue_run(request: Request, store: CollectionStore, collection: Collection) -> str:
+    """Queue a run of the collection (a clustering job); its task id."""
+    params = validate_params({**collection.params, "prefix": collection.prefix, **FIXED})
+    return await request.app.state.jobs.submit(collection.bucket, collection.bucket_url, params,
+                                               locations=store.locations(collection.name),
+                                               tags=(f"collection:{collection.name}",))
+
+
 def dependencies(store: CollectionStore) -> tuple[Callable[..., Any], Callable[..., Any]]:
     """The route dependencies ``found`` (the collection named in the path, else a 404) and ``latest_run`` (it and
     its latest promoted run's files, else a 404 that says how to make one)."""
@@ -230,11 +238,7 @@ def collections_router(settings: Settings, guarded: list[Any]) -> APIRouter:
     async def run_collection(collection: Annotated[Collection, Depends(found)], request: Request) -> TaskCreated:
         """Queue a run of the collection (poll ``GET /v2/ai/clusters/{task_id}``); when it completes, the
         collection's routes read it."""
-        params = validate_params({**collection.params, "prefix": collection.prefix, **FIXED})
-        task_id = await request.app.state.jobs.submit(collection.bucket, collection.bucket_url, params,
-                                                      locations=store.locations(collection.name),
-                                                      tags=(f"collection:{collection.name}",))
-        return TaskCreated(data=TaskId(task_id=task_id))
+        return TaskCreated(data=TaskId(task_id=await queue_run(request, store, collection)))
 
     @router.get("/{name}/clusters", response_model=ClustersPage, responses={**NOT_FOUND, **BAD_FILTER})
     async def clusters(latest: Annotated[tuple[Collection, RunFiles], Depends(latest_run)],

@@ -273,17 +273,19 @@ class Lineage:
     subtheme_ids: list[str | None]
     headers: dict[str, str]
     events: list[dict[str, Any]]
+    #: Cluster id -> what a person did to it (``renamed``, ``merged``, ``split``; `tasks.core.curation`).
+    curated: dict[str, list[str]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """JSON-able form (scratch ``lineage.json``)."""
-        return {"previous_run_id": self.previous_run_id, "theme_ids": self.theme_ids,
+        return {"previous_run_id": self.previous_run_id, "theme_ids": self.theme_ids, "curated": self.curated,
                 "subtheme_ids": self.subtheme_ids, "headers": self.headers, "events": self.events}
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> Lineage:
         """Inverse of `to_json`."""
         return cls(doc["previous_run_id"], list(doc["theme_ids"]), list(doc["subtheme_ids"]),
-                   dict(doc["headers"]), list(doc["events"]))
+                   dict(doc["headers"]), list(doc["events"]), dict(doc.get("curated", {})))
 
 
 def _prev_level(prev: PreviousRun, rows: np.ndarray, per_chunk: np.ndarray, ids: list[str]) -> Level:
@@ -298,7 +300,7 @@ def _prev_level(prev: PreviousRun, rows: np.ndarray, per_chunk: np.ndarray, ids:
 
 def run_lineage(keys: np.ndarray, theme: np.ndarray, subtheme: np.ndarray, subtheme_theme: np.ndarray,
                 theme_centroids: np.ndarray, sub_centroids: np.ndarray, previous: PreviousRun | None,
-                used_ids: Sequence[str], rules: LineageRules) -> Lineage:
+                used_ids: Sequence[str], rules: LineageRules, pinned: Mapping[int, str] | None = None) -> Lineage:
     """Decide this run's published ids and its events against ``previous`` (None: first run, rank ids).
 
     Args:
@@ -310,6 +312,7 @@ def run_lineage(keys: np.ndarray, theme: np.ndarray, subtheme: np.ndarray, subth
         previous: The previous published run, or None.
         used_ids: Every id any earlier run published (fresh ids never reuse one).
         rules: Thresholds.
+        pinned: Theme label -> the id it must carry (curation's merges), whatever the overlaps say.
 
     Returns:
         `Lineage` with an id for every label that has members (``None`` for empty labels).
@@ -332,7 +335,12 @@ def run_lineage(keys: np.ndarray, theme: np.ndarray, subtheme: np.ndarray, subth
         prev_t = _prev_level(previous, np.arange(len(previous.keys)), previous.theme_ids, prev_t_ids)
         ov = overlap(cur_t, prev_t)
         match = match_clusters(ov, cur_t.centroids, prev_t.centroids, rules)
+    pins = {int(np.searchsorted(live_t, label)): cid for label, cid in (pinned or {}).items() if label in live_t}
+    where_prev = {cid: p for p, cid in enumerate(prev_t_ids)}
+    match = {c: p for c, p in match.items() if c not in pins and prev_t_ids[p] not in pins.values()}
+    match.update({c: where_prev[cid] for c, cid in pins.items() if cid in where_prev})
     compact_ids = assign_ids(match, prev_t_ids, cur_t.sizes, alloc.theme)
+    compact_ids = [pins.get(c, cid) for c, cid in enumerate(compact_ids)]  # a pin to an id the last run lacked
     theme_ids: list[str | None] = [None] * n_t
     for i, label in enumerate(live_t):
         theme_ids[label] = compact_ids[i]

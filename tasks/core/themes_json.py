@@ -37,6 +37,7 @@ def cluster_record(summary: Mapping[str, Any], total: int, passages: Mapping[int
         "documents": summary["documents"],
         "nodes": [node_record(r, c, passages) for r, c in summary["nodes"]],
         "unassigned_nodes": summary.get("unassigned", 0),
+        "curation": list(summary.get("curation", [])),
         "subclusters": [cluster_record(c, total, passages, summary["cluster_id"]) for c in summary["children"]],
     }
     if parent_id is not None:
@@ -140,9 +141,11 @@ def apply_lineage(summaries: list[dict], lineage: Lineage) -> list[dict]:
     for theme in summaries:
         theme["cluster_id"] = lineage.theme_ids[theme["label"]]
         theme["header"] = lineage.headers.get(theme["cluster_id"], theme["header"])
+        theme["curation"] = lineage.curated.get(theme["cluster_id"], [])
         for child in theme["children"]:
             child["cluster_id"] = lineage.subtheme_ids[child["label"]]
             child["header"] = lineage.headers.get(child["cluster_id"], child["header"])
+            child["curation"] = lineage.curated.get(child["cluster_id"], [])
     return summaries
 
 

@@ -64,6 +64,16 @@ class RunRef:
         return self.path("coords.npy")
 
     @property
+    def uncurated_path(self) -> Path:
+        """The cluster stage's labels as it left them, kept by the curate stage (a resumed run curates these)."""
+        return self.path("clustering_uncurated.npz")
+
+    @property
+    def curation_path(self) -> Path:
+        """What the curate stage hands the lineage stage (pins, renames, marks): JSON."""
+        return self.path("curation.json")
+
+    @property
     def phrases_path(self) -> Path:
         """Near-duplicate groups: ``.npz`` with ``label`` per row and ``leader``, ``size``, ``variants``."""
         return self.path("phrases.npz")

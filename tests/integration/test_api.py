@@ -612,6 +612,85 @@ def test_items_posted_are_written_to_the_bucket_assigned_at_once_and_clustered_b
         assert {c["cluster_id"] for c in after["clusters"]} == {e["cluster_id"] for e in expected}
 
 
+def theme_of(client: httpx.Client, path: str, clusters: list[dict]) -> dict[str, str]:
+    """Each ticket's theme (by the ``id`` in its metadata), over every cluster of the latest run."""
+    owner = {}
+    for cluster in clusters:
+        items, _ = all_pages(client, f"{path}/clusters/{cluster['cluster_id']}/items", "items", limit=100)
+        owner.update({i["metadata"].get("id", i["item_id"]): cluster["cluster_id"] for i in items})
+    return owner
+
+
+def majority(owner: dict[str, str], prefix: str) -> str:
+    themes = [t for key, t in owner.items() if key.startswith(prefix)]
+    return max(set(themes), key=themes.count)
+
+
+def test_renames_merges_and_split_phrases_survive_the_next_nights(api: Api, collection: str):
+    """Night 1: rename the refunds theme, merge gardening into astronomy, split the repeated refund question
+    out; the run queued applies all three. Night 2, with about 10 % new tickets: all three hold, with the same
+    ids, and the report marks them. Withdrawing the merge undoes it on the next run."""
+    path = f"{COLLECTIONS}/{collection}"
+    with api.client() as client:
+        clusters = client.get(f"{path}/clusters", params={"limit": 100, "include-phrases": "true"}).json()["clusters"]
+        owner = theme_of(client, path, clusters)
+        refunds, gardening, astronomy = (majority(owner, p) for p in ("refunds", "gardening", "astronomy"))
+        assert len({refunds, gardening, astronomy}) == 3
+        repeated = next(p for c in clusters for p in c["phrases"] if p["items_count"] == 8)
+        assert client.post(f"{path}/clusters/t999/rename", json={"cluster_phrase": "x"}).status_code == 404
+        assert client.post(f"{path}/merge", json={"source_clusters": [astronomy],
+                                                  "destination_cluster": astronomy}).status_code == 400
+        assert client.post(f"{path}/phrases/p_0123456789abcdef/split").status_code == 404
+        renamed = client.post(f"{path}/clusters/{refunds}/rename", params={"run": "false"},
+                              json={"cluster_phrase": "  Money   back "})
+        assert renamed.status_code == 200 and renamed.json()["task_id"] is None, renamed.text
+        merged = client.post(f"{path}/merge", params={"run": "false"},
+                             json={"source_clusters": [gardening], "destination_cluster": astronomy})
+        assert merged.status_code == 200, merged.text
+        split = client.post(f"{path}/phrases/{repeated['phrase_id']}/split")
+        assert split.status_code == 200, split.text
+        wait_for_job(client, split.json()["task_id"], api)
+        events = client.get(f"{path}/curation").json()["events"]
+        assert [e["kind"] for e in events] == ["rename", "merge", "split"] and all(e["in_force"] for e in events)
+
+        def check_curated() -> tuple[str, str]:
+            page = client.get(f"{path}/clusters", params={"limit": 100}).json()
+            names = {c["cluster_id"]: c["cluster_phrase"] for c in page["clusters"]}
+            assert names.get(refunds) == "Money back", names
+            assert gardening not in names
+            now = theme_of(client, path, page["clusters"])
+            assert {t for k, t in now.items() if k.startswith(("gardening", "astronomy"))} == {astronomy}
+            copies = {t for k, t in now.items() if k.startswith("repeat-")}
+            assert len(copies) == 1 and copies != {refunds}
+            [apart] = copies
+            assert sum(t == apart for t in now.values()) == 8, "the split theme holds the phrase's 8 copies only"
+            return apart, page["run_id"]
+
+        apart, night1 = check_curated()
+        rng = random.Random(2026)
+        fresh = [{"text": planted_document(theme, rng), "metadata": {"id": f"{theme}-new-{i}", "channel": "chat"}}
+                 for i, theme in enumerate(["refunds", "gardening", "astronomy"] * 3)]
+        assert client.post(f"{path}/items", json=fresh).status_code == 200
+        wait_for_job(client, client.post(f"{path}/runs").json()["data"]["task_id"], api)
+        apart2, night2 = check_curated()
+        assert night2 != night1 and apart2 == apart
+        themes = json.loads((api.root / "out" / "collections" / collection / "runs" / night2 / "themes.json")
+                            .read_text())
+        marks = {c["cluster_id"]: c["curation"] for c in themes["clusters"]}
+        assert marks[refunds] == ["renamed"] and marks[astronomy] == ["merged"] and marks[apart] == ["split"]
+        report = (api.root / "out" / "collections" / collection / "runs" / night2 / "report.html").read_text()
+        assert report.count('class="curated"') >= 3 and "Money back" in report
+
+        merge_id = next(e["event_id"] for e in events if e["kind"] == "merge")
+        assert client.delete(f"{path}/curation/{merge_id}", params={"run": "false"}).status_code == 204
+        assert client.delete(f"{path}/curation/{merge_id}").status_code == 404  # already withdrawn
+        wait_for_job(client, client.post(f"{path}/runs").json()["data"]["task_id"], api)
+        page = client.get(f"{path}/clusters", params={"limit": 100}).json()
+        now = theme_of(client, path, page["clusters"])
+        assert majority(now, "gardening") != majority(now, "astronomy"), "withdrawn: the themes are apart again"
+        assert {c["cluster_id"]: c["cluster_phrase"] for c in page["clusters"]}[refunds] == "Money back"
+
+
 @pytest.mark.parametrize(("body", "status"), [
     ({"bucket": "not-served-here"}, 404),
     ({"bucket": "../../etc"}, 404),

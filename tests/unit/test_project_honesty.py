@@ -63,7 +63,8 @@ def catalog(tmp_path_factory) -> tuple[duckdb.DuckDBPyConnection, dict]:
               "decode_config": "x", "chunk_config": "x", "size": 1, "etag": "e", "last_modified": 0.0,
               "content_hash": "h", "status": "ok", "n_documents": 1, "started_at": "2026-01-01 00:00:00",
               "finished_at": "2026-01-01 00:00:00", "params": "{}", "settings": "{}", "counts": "{}",
-              "output_prefix": "runs/r/", "commit_size": 16}
+              "output_prefix": "runs/r/", "commit_size": 16, "event_id": "e", "kind": "rename",
+              "created_at": "2026-01-01T00:00:00", "payload": "{}"}
     return con, values
 
 
