@@ -108,6 +108,13 @@ class CollectionStore:
         shutil.rmtree(self.cache / collection.name, ignore_errors=True)
         if output_url.startswith("file://"):
             shutil.rmtree(output_url.removeprefix("file://"), ignore_errors=True)
+            return
+        try:  # an object store: every object under the collection's output prefix
+            storage = open_storage(output_url, settings=self.settings)
+            for info in list(storage.list("")):
+                storage.delete(info.key)
+        except StorageError:
+            pass  # nothing was ever published there
 
     def locations(self, name: str) -> tuple[str, str]:
         """The state folder and output URL of a collection's runs."""
