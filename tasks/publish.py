@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tasks.core.lineage import Lineage
+from tasks.core.pdf import page_span
 from tasks.core.phrases import phrase_ids
 from tasks.core.themes_json import (
     apply_lineage,
@@ -122,10 +123,16 @@ def fetch_passages(catalog: Catalog, corpus: pa.Table, rows: Sequence[int]) -> d
     """Source and text of the given corpus rows."""
     picked = corpus.take(pa.array(rows, pa.int64())).to_pylist()
     ids = pa.table({"row_no": pa.array(rows, pa.int64()), "chunk_id": [r["chunk_id"] for r in picked]})
-    texts = dict(catalog.rows("select_chunk_texts", chunk_ids_input=ids))
-    return {row: {"filename": r["object_key"], "text": texts[row], "chunk_id": r["chunk_id"], "doc_id": r["doc_id"],
-                  "char_start": r["char_start"], "char_end": r["char_end"]}
-            for row, r in zip(rows, picked, strict=True)}
+    found = {row: (text, metadata) for row, text, metadata, _ in catalog.rows("select_items", chunk_ids_input=ids)}
+    out = {}
+    for row, r in zip(rows, picked, strict=True):
+        text, metadata = found[row]
+        out[row] = {"filename": r["object_key"], "text": text, "chunk_id": r["chunk_id"], "doc_id": r["doc_id"],
+                    "char_start": r["char_start"], "char_end": r["char_end"]}
+        span = page_span(json.loads(metadata) if metadata else None, r["char_start"], r["char_end"])
+        if span is not None:  # a PDF's chunk: the page(s) it comes from
+            out[row]["page"], out[row]["page_end"] = span
+    return out
 
 
 def build_manifest(run: RunRef, settings: Settings, params: RunParams,

@@ -2,9 +2,11 @@
 
 Formats are chosen by extension: ``.txt .md .rst .log`` (and unknown extensions that are clean text) as one
 document; ``.html/.htm`` as visible text; ``.json`` as one record or a list of records; ``.jsonl/.ndjson``
-one record per line; ``.csv/.tsv`` one record per row. Nothing here raises on bad input: every problem
+one record per line; ``.csv/.tsv`` one record per row; ``.pdf`` (or bytes that start ``%PDF-``) as one document
+with its pages (`tasks.core.pdf`). Nothing here raises on bad input: every problem
 becomes a `Skip` (reason codes: ``binary``, ``bad_utf8``, ``empty``, ``malformed_json``,
-``missing_text_field``, ``unsupported_type``). A bad line in a JSONL file skips that line only.
+``missing_text_field``, ``unsupported_type``, and the PDF reasons of `tasks.core.pdf`). A bad line in a JSONL
+file skips that line only.
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any
 
+from tasks.core.pdf import join_pages, pdf_pages
+
 HTML_EXTENSIONS = {".html", ".htm", ".xhtml"}
 # Formats people drop into buckets that we cannot read as text: say so instead of guessing.
 UNSUPPORTED_EXTENSIONS = {
-    ".pdf", ".doc", ".docx", ".xls", ".xlsx", ".ppt", ".pptx", ".odt", ".zip", ".gz", ".tgz", ".bz2", ".xz",
+    ".doc", ".docx", ".xls", ".xlsx", ".ppt", ".pptx", ".odt", ".zip", ".gz", ".tgz", ".bz2", ".xz",
     ".7z", ".tar", ".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tiff", ".mp3", ".mp4", ".wav", ".mov",
     ".exe", ".dll", ".so", ".bin", ".parquet", ".avro", ".orc", ".pickle", ".pkl", ".npy", ".db", ".sqlite",
 }
@@ -88,6 +92,8 @@ def decode_object(key: str, data: bytes, options: DecodeOptions = DecodeOptions(
     ext = extension_of(key)
     if ext in UNSUPPORTED_EXTENSIONS:
         return _skip("unsupported_type", f"{ext} files are not text; convert them to .txt/.jsonl first")
+    if ext == ".pdf" or data.startswith(b"%PDF-"):
+        return _decode_pdf(data)
     text, problem = bytes_to_text(data)
     if problem is not None:
         return Decoded([], [problem])
@@ -101,6 +107,16 @@ def decode_object(key: str, data: bytes, options: DecodeOptions = DecodeOptions(
         title, body = html_to_text(text)
         return _single(body, {"title": title} if title else {})
     return _single(text, {})
+
+
+def _decode_pdf(data: bytes) -> Decoded:
+    """One document: the pages' text with ``pages`` and ``page_starts`` as metadata (`tasks.core.pdf`)."""
+    pages, problems = pdf_pages(data)
+    skips = [Skip(reason, detail, page) for reason, detail, page in problems]
+    if not pages:
+        return Decoded([], skips)
+    text, starts = join_pages(pages)
+    return Decoded([Record(text=text, metadata={"pages": len(pages), "page_starts": starts})], skips)
 
 
 def bytes_to_text(data: bytes) -> tuple[str, Skip | None]:

@@ -281,3 +281,38 @@ def recluster_with(**overrides):
     from flows.recluster import recluster
 
     return recluster(params=PARAMS.model_copy(update=overrides))
+
+
+def test_pdfs_are_read_page_by_page_and_their_passages_say_which_page(prefect_harness, workspace: Workspace):
+    """A bucket of PDFs (one planted theme per page, three themes across pages) is clustered, every
+    published passage names its page, and an encrypted, an image-only and a broken PDF are recorded skips."""
+    import json
+    import random
+
+    from flows.recluster import recluster
+    from tests.integration.corpus import PLANTED, planted_document
+    from tests.unit.core.pdf_fixtures import encrypted, make_pdf
+
+    rng = random.Random(8)
+    themes = list(PLANTED)[:3]
+    for i in range(12):  # each PDF holds three pages, one per theme, in a rotating order
+        order = themes[i % 3:] + themes[:i % 3]
+        (workspace.bucket / f"report-{i:02d}.pdf").write_bytes(make_pdf([planted_document(t, rng) for t in order]))
+    (workspace.bucket / "locked.pdf").write_bytes(encrypted(make_pdf(["secret plans"]), "pw"))
+    (workspace.bucket / "scan.pdf").write_bytes(make_pdf([None]))
+    (workspace.bucket / "broken.pdf").write_bytes(b"%PDF-1.4\n1 0 obj <<")
+    result = recluster(params=PARAMS.model_copy(update={"min_cluster_size": 5, "min_subcluster_size": 3,
+                                                       "chunk_size": 64, "chunk_overlap": 0}))
+    run = workspace.out / "runs" / result["run_id"]
+    doc = json.loads((run / "themes.json").read_text())
+    nodes = [n for c in doc["clusters"] for n in c["nodes"]]
+    assert len(doc["clusters"]) >= 2 and nodes
+    assert all(1 <= n["page"] <= n["page_end"] <= 3 and n["filename"].endswith(".pdf") for n in nodes)
+    from tasks.infra.catalog import open_catalog
+    from tasks.infra.settings import load_settings
+
+    with open_catalog(load_settings().catalog_path) as catalog:
+        skips = {key: reason for key, _, reason, *_ in catalog.con.execute(
+            "SELECT object_key, record_no, reason FROM skips").fetchall()}
+    assert skips == {"locked.pdf": "pdf_encrypted", "scan.pdf": "pdf_no_text", "broken.pdf": "pdf_malformed"}
+

@@ -111,6 +111,20 @@ def test_a_whole_corpus_theme_is_explained() -> None:
     assert "One theme:" in html and "smaller <code>min_cluster_size</code>" in html
 
 
+def test_curated_themes_are_marked_and_pdf_passages_name_their_page() -> None:
+    themes = make_themes(3)
+    plain = render_report(themes, make_manifest(themes), make_skips())
+    assert 'class="curated"' not in plain and "p. 4" not in plain
+    first = themes["clusters"][0]
+    first["curation"] = ["renamed", "merged"]
+    first["subclusters"][0]["curation"] = ["split"] if first["subclusters"] else []
+    first["nodes"][0].update(page=4, page_end=4)
+    first["nodes"][1].update(page=2, page_end=3)
+    html = render_report(themes, make_manifest(themes), make_skips())
+    assert html.count(">renamed</span>") >= 1 and html.count(">merged</span>") >= 1
+    assert "p. 4" in html and "pp. 2–3" in html
+
+
 def test_zero_chunk_run_renders_and_says_so() -> None:
     themes = make_themes(0)
     themes["total_number_of_nodes"] = 0
