@@ -86,7 +86,7 @@ class ItemsQueued(BaseModel):
 
 
 class Finders:
-    """The `ThemeFinder` of each collection's latest run (with its themes' ids and headers), built once per run."""
+    """The `ThemeFinder` of each collection's latest run (with the ids its labels stand for), built once per run."""
 
     def __init__(self) -> None:
         self._by_collection: dict[str, tuple[str, ThemeFinder, list[str], list[str]]] = {}
