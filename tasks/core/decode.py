@@ -3,10 +3,10 @@
 Formats are chosen by extension: ``.txt .md .rst .log`` (and unknown extensions that are clean text) as one
 document; ``.html/.htm`` as visible text; ``.json`` as one record or a list of records; ``.jsonl/.ndjson``
 one record per line; ``.csv/.tsv`` one record per row; ``.pdf`` (or bytes that start ``%PDF-``) as one document
-with its pages (`tasks.core.pdf`). Nothing here raises on bad input: every problem
-becomes a `Skip` (reason codes: ``binary``, ``bad_utf8``, ``empty``, ``malformed_json``,
-``missing_text_field``, ``unsupported_type``, and the PDF reasons of `tasks.core.pdf`). A bad line in a JSONL
-file skips that line only.
+with its pages (`tasks.core.pdf`); ``.docx`` and ``.eml`` as one document each (`tasks.core.office`). Nothing
+here raises on bad input: every problem becomes a `Skip` (reason codes: ``binary``, ``bad_utf8``, ``empty``,
+``malformed_json``, ``missing_text_field``, ``unsupported_type``, and those of `tasks.core.pdf` and
+`tasks.core.office`). A bad line in a JSONL file skips that line only.
 """
 
 from __future__ import annotations
@@ -20,12 +20,13 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any
 
+from tasks.core.office import docx_text, eml_text
 from tasks.core.pdf import join_pages, pdf_pages
 
 HTML_EXTENSIONS = {".html", ".htm", ".xhtml"}
 # Formats people drop into buckets that we cannot read as text: say so instead of guessing.
 UNSUPPORTED_EXTENSIONS = {
-    ".doc", ".docx", ".xls", ".xlsx", ".ppt", ".pptx", ".odt", ".zip", ".gz", ".tgz", ".bz2", ".xz",
+    ".doc", ".xls", ".xlsx", ".ppt", ".pptx", ".odt", ".zip", ".gz", ".tgz", ".bz2", ".xz",
     ".7z", ".tar", ".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tiff", ".mp3", ".mp4", ".wav", ".mov",
     ".exe", ".dll", ".so", ".bin", ".parquet", ".avro", ".orc", ".pickle", ".pkl", ".npy", ".db", ".sqlite",
 }
@@ -94,6 +95,9 @@ def decode_object(key: str, data: bytes, options: DecodeOptions = DecodeOptions(
         return _skip("unsupported_type", f"{ext} files are not text; convert them to .txt/.jsonl first")
     if ext == ".pdf" or data.startswith(b"%PDF-"):
         return _decode_pdf(data)
+    if ext in (".docx", ".eml"):
+        text, extra = docx_text(data) if ext == ".docx" else eml_text(data, html_to_text)
+        return _skip(*extra) if text is None else _single(text, extra)
     text, problem = bytes_to_text(data)
     if problem is not None:
         return Decoded([], [problem])

@@ -18,7 +18,7 @@ def reasons(decoded):
     ("a.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00IHDR", "binary"),
     ("image.png", b"whatever", "unsupported_type"),
     ("report.PDF", b"%PDF-1.7", "pdf_malformed"),
-    ("letter.docx", b"PK\x03\x04", "unsupported_type"),
+    ("letter.doc", b"\xd0\xcf\x11\xe0", "unsupported_type"),
     ("a.json", b"{not json", "malformed_json"),
     ("a.json", b'{"body": "no text field"}', "missing_text_field"),
     ("a.csv", b"id,body\n1,hello\n", "missing_text_field"),
