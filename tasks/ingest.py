@@ -47,7 +47,7 @@ class IngestSummary:
 
 def decode_options(params: IngestParams) -> DecodeOptions:
     """The decoding knobs of a run."""
-    return DecodeOptions(params.text_field, params.id_field, params.csv_text_column)
+    return DecodeOptions(params.text_field, params.id_field, params.csv_text_column, params.html_mode)
 
 
 def list_objects(storage: Storage, params: IngestParams) -> list[ObjectInfo]:
@@ -86,8 +86,8 @@ def ingest_bucket(storage: Storage, catalog: Catalog, *, run_id: str, params: In
     """
     listing = list_objects(storage, params)
     options = decode_options(params)
-    catalog.run("create_listing", listing_input=_listing_table(listing))
-    changes = catalog.rows("select_object_changes", {"decode_config": options.fingerprint()})
+    catalog.run("create_listing", listing_input=_listing_table(listing, options))
+    changes = catalog.rows("select_object_changes")
     to_read = [row for row in changes if row[4] != "unchanged"]
     counts = {"new": 0, "changed": 0, "touched": 0, "read": 0}
     if progress:
@@ -103,7 +103,7 @@ def ingest_bucket(storage: Storage, catalog: Catalog, *, run_id: str, params: In
                                                   "last_modified": modified, "run_id": run_id})
         else:
             counts[change] += 1
-            _store_object(catalog, run_id, info, digest, decoded, decode_config=options.fingerprint())
+            _store_object(catalog, run_id, info, digest, decoded, decode_config=options.fingerprint(key))
         if progress:
             progress(done, len(to_read))
     deleted = [] if params.files is not None else [r[0] for r in catalog.rows("select_deleted_objects",
@@ -124,8 +124,9 @@ def ingest_bucket(storage: Storage, catalog: Catalog, *, run_id: str, params: In
     )
 
 
-def _listing_table(listing: list[ObjectInfo]) -> pa.Table:
+def _listing_table(listing: list[ObjectInfo], options: DecodeOptions) -> pa.Table:
     return pa.table({
+        "decode_config": pa.array([options.fingerprint(o.key) for o in listing], pa.string()),
         "key": pa.array([o.key for o in listing], pa.string()),
         "size": pa.array([o.size for o in listing], pa.int64()),
         "etag": pa.array([o.etag for o in listing], pa.string()),

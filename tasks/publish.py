@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tasks.core.lineage import Lineage
-from tasks.core.pdf import page_span
+from tasks.core.pdf import item_pages, page_span
 from tasks.core.phrases import phrase_ids
 from tasks.core.themes_json import (
     apply_lineage,
@@ -107,15 +107,19 @@ def leader_texts(catalog: Catalog, corpus: pa.Table, leaders: np.ndarray) -> lis
 
 
 def items_table(catalog: Catalog, corpus: pa.Table, assignments: pa.Table) -> pa.Table:
-    """Every chunk as a collection reads it: the assignments with the chunk's text, its document's metadata and
-    its object's ``last_modified`` (``items.parquet``)."""
+    """Every chunk as a collection reads it: the assignments with the chunk's text, its document's metadata, its
+    object's ``last_modified`` and, for a PDF's chunks, its ``page`` and ``page_end`` (``items.parquet``)."""
     rows = catalog.rows("select_items", chunk_ids_input=corpus.select(["row_no", "chunk_id"]))
     columns = list(zip(*rows, strict=True)) if rows else [(), (), (), ()]
     table = assignments.select([c for c in ("chunk_id", "doc_id", "object_key", "char_start", "char_end",
                                             "theme_id", "subtheme_id", "phrase_id", "centrality")
                                 if c in assignments.column_names])
+    first, last, metadata = item_pages(columns[2], table.column("char_start").to_pylist(),
+                                       table.column("char_end").to_pylist())
     table = table.append_column("text", pa.array(columns[1], pa.string()))
-    table = table.append_column("metadata", pa.array(columns[2], pa.string()))
+    table = table.append_column("metadata", pa.array(metadata, pa.string()))
+    table = table.append_column("page", pa.array(first, pa.int32()))
+    table = table.append_column("page_end", pa.array(last, pa.int32()))
     return table.append_column("last_modified", pa.array(columns[3], pa.float64()))
 
 

@@ -230,5 +230,6 @@ def item_record(row: dict[str, Any], collection: str) -> dict[str, Any]:
             "created_at": datetime.fromtimestamp(modified, UTC).isoformat() if modified is not None else None,
             "cluster_id": row["theme_id"], "subcluster_id": row["subtheme_id"], "phrase_id": row["phrase_id"],
             "object_key": row["object_key"], "doc_id": row["doc_id"], "char_start": row["char_start"],
-            "char_end": row["char_end"],
+            "char_end": row["char_end"], **({"page": row["page"], "page_end": row["page_end"]}
+                                            if row.get("page") is not None else {}),
             "centrality": round(float(row["centrality"]), 4) if row.get("centrality") is not None else None}

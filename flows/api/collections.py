@@ -124,6 +124,8 @@ class ItemOut(BaseModel):
     cluster_id: str | None
     subcluster_id: str | None
     phrase_id: str | None
+    page: int | None = Field(None, description="A PDF's chunk: the page it starts on (from 1).")
+    page_end: int | None = Field(None, description="... and the page it ends on.")
 
 
 class ItemsPage(BaseModel):

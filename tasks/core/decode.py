@@ -1,12 +1,13 @@
 """Decoding: one object's bytes into text records, or recorded skips with a reason code.
 
 Formats are chosen by extension: ``.txt .md .rst .log`` (and unknown extensions that are clean text) as one
-document; ``.html/.htm`` as visible text; ``.json`` as one record or a list of records; ``.jsonl/.ndjson``
-one record per line; ``.csv/.tsv`` one record per row; ``.pdf`` (or bytes that start ``%PDF-``) as one document
-with its pages (`tasks.core.pdf`); ``.docx`` and ``.eml`` as one document each (`tasks.core.office`). Nothing
-here raises on bad input: every problem becomes a `Skip` (reason codes: ``binary``, ``bad_utf8``, ``empty``,
-``malformed_json``, ``missing_text_field``, ``unsupported_type``, and those of `tasks.core.pdf` and
-`tasks.core.office`). A bad line in a JSONL file skips that line only.
+document; ``.html/.htm`` as the page's main content or its visible text (`tasks.core.webpage`); ``.json`` as
+one record or a list of records; ``.jsonl/.ndjson`` one record per line; ``.csv/.tsv`` one record per row;
+``.pdf`` (or bytes that start ``%PDF-``) as one document with its pages (`tasks.core.pdf`); ``.docx``, ``.rtf``
+and ``.eml`` as one document each (`tasks.core.office`). Nothing here raises on bad input: every problem
+becomes a `Skip` (reason codes: ``binary``, ``bad_utf8``, ``empty``, ``malformed_json``,
+``missing_text_field``, ``unsupported_type``, and those of `tasks.core.pdf` and `tasks.core.office`). A bad
+line in a JSONL file skips that line only.
 """
 
 from __future__ import annotations
@@ -15,13 +16,12 @@ import codecs
 import csv
 import io
 import json
-import re
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from typing import Any
 
-from tasks.core.office import docx_text, eml_text
+from tasks.core.office import docx_text, eml_text, rtf_text
 from tasks.core.pdf import join_pages, pdf_pages
+from tasks.core.webpage import HtmlMode, page_text
 
 HTML_EXTENSIONS = {".html", ".htm", ".xhtml"}
 # Formats people drop into buckets that we cannot read as text: say so instead of guessing.
@@ -31,6 +31,10 @@ UNSUPPORTED_EXTENSIONS = {
     ".exe", ".dll", ".so", ".bin", ".parquet", ".avro", ".orc", ".pickle", ".pkl", ".npy", ".db", ".sqlite",
 }
 SNIFF_BYTES = 8192
+#: Formats read by their own parser into one document (`tasks.core.office`).
+DOCUMENT_READERS = {".docx": docx_text, ".rtf": rtf_text, ".eml": eml_text}
+#: Readers added after objects of their extension were read as text: such objects are read again (`fingerprint`).
+READER_VERSIONS = {".rtf": "rtf1"}
 
 
 @dataclass(frozen=True)
@@ -40,10 +44,17 @@ class DecodeOptions:
     text_field: str = "text"
     id_field: str = "id"
     csv_text_column: str = "text"
+    html_mode: HtmlMode = "main"
 
-    def fingerprint(self) -> str:
-        """A string that changes whenever decoding would produce different documents."""
-        return f"v1|{self.text_field}|{self.id_field}|{self.csv_text_column}"
+    def fingerprint(self, key: str = "") -> str:
+        """A string that changes whenever decoding ``key`` would produce different documents: an object decoded
+        under another fingerprint is read again. A reader's own knobs and version count only for its files, so
+        switching ``html_mode`` re-reads the web pages and nothing else."""
+        base = f"v1|{self.text_field}|{self.id_field}|{self.csv_text_column}"
+        ext = extension_of(key)
+        if ext in HTML_EXTENSIONS:
+            return f"{base}|html-{self.html_mode}"
+        return f"{base}|{READER_VERSIONS[ext]}" if ext in READER_VERSIONS else base
 
 
 @dataclass(frozen=True)
@@ -95,8 +106,8 @@ def decode_object(key: str, data: bytes, options: DecodeOptions = DecodeOptions(
         return _skip("unsupported_type", f"{ext} files are not text; convert them to .txt/.jsonl first")
     if ext == ".pdf" or data.startswith(b"%PDF-"):
         return _decode_pdf(data)
-    if ext in (".docx", ".eml"):
-        text, extra = docx_text(data) if ext == ".docx" else eml_text(data, html_to_text)
+    if ext in DOCUMENT_READERS:
+        text, extra = DOCUMENT_READERS[ext](data)
         return _skip(*extra) if text is None else _single(text, extra)
     text, problem = bytes_to_text(data)
     if problem is not None:
@@ -108,8 +119,7 @@ def decode_object(key: str, data: bytes, options: DecodeOptions = DecodeOptions(
     if ext in {".csv", ".tsv"}:
         return _decode_csv(text, options, delimiter="\t" if ext == ".tsv" else ",")
     if ext in HTML_EXTENSIONS:
-        title, body = html_to_text(text)
-        return _single(body, {"title": title} if title else {})
+        return _single(*page_text(text, options.html_mode))
     return _single(text, {})
 
 
@@ -229,51 +239,3 @@ def _decode_csv(text: str, options: DecodeOptions, *, delimiter: str) -> Decoded
     except csv.Error as exc:
         items.append(Skip("malformed_csv", f"row {reader.line_num}: {exc}", reader.line_num))
     return _collect(items)
-
-
-class _VisibleText(HTMLParser):
-    """Collects the text a browser would show; drops scripts, styles and markup."""
-
-    HIDDEN = {"script", "style", "noscript", "template", "svg", "head"}
-    BLOCKS = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "section", "article",
-              "blockquote", "pre", "table", "ul", "ol", "header", "footer", "hr", "dd", "dt"}
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.title: list[str] = []
-        self._hidden = 0
-        self._in_title = False
-
-    def handle_starttag(self, tag: str, attrs: list) -> None:
-        if tag == "title":
-            self._in_title = True
-        elif tag in self.HIDDEN:
-            self._hidden += 1
-        elif tag in self.BLOCKS:
-            self.parts.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "title":
-            self._in_title = False
-        elif tag in self.HIDDEN:
-            self._hidden = max(0, self._hidden - 1)
-        elif tag in self.BLOCKS:
-            self.parts.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if self._in_title:
-            self.title.append(data)
-        elif not self._hidden:
-            self.parts.append(data)
-
-
-def html_to_text(html: str) -> tuple[str, str]:
-    """Return ``(title, visible text)`` of an HTML page, whitespace tidied."""
-    parser = _VisibleText()
-    parser.feed(html)
-    parser.close()
-    body = re.sub(r"[ \t\f\v]+", " ", "".join(parser.parts))
-    body = re.sub(r" *\n[ \n]*\n *", "\n\n", body)
-    body = re.sub(r" *\n *", "\n", body).strip()
-    return " ".join("".join(parser.title).split()), body

@@ -1,9 +1,10 @@
-"""Word documents (.docx, python-docx) and e-mails (.eml, the standard library's parser) as text and metadata.
+"""Word documents (.docx, python-docx), RTF (striprtf) and e-mails (.eml, the standard library's parser) as text.
 
 A .docx is its paragraphs and its tables' cells in document order, a blank line between them, with the
 title and author of its properties as metadata. An .eml is its body (the plain-text part, else the HTML part
 as visible text) without the quoted reply lines (``>``) and without the signature after the ``-- `` line, with
-``subject``, ``from`` and ``date`` as metadata. Failures are ``(reason, detail)``: ``docx_malformed``,
+``subject``, ``from`` and ``date`` as metadata. An .rtf is its text without control words, its ``\\'hh`` and
+``\\u`` escapes decoded. Failures are ``(reason, detail)``: ``docx_malformed``, ``rtf_malformed``,
 ``eml_malformed``; a document with no text is for the caller to call ``empty``.
 """
 
@@ -14,6 +15,8 @@ import re
 from email import policy
 from email.parser import BytesParser
 from typing import Any
+
+from tasks.core.webpage import html_to_text
 
 _SIGNATURE = re.compile(r"\n-- ?\n.*\Z", re.S)
 
@@ -43,9 +46,23 @@ def docx_text(data: bytes) -> tuple[str, dict[str, Any]] | tuple[None, tuple[str
     return "\n\n".join(p.strip() for p in parts if p.strip()), meta
 
 
-def eml_text(data: bytes, html_to_text: Any) -> tuple[str, dict[str, Any]] | tuple[None, tuple[str, str]]:
-    """The message's own words and its headers, or ``(None, (reason, detail))``; ``html_to_text`` turns an HTML
-    body into ``(title, text)``."""
+def rtf_text(data: bytes) -> tuple[str, dict[str, Any]] | tuple[None, tuple[str, str]]:
+    """The text of an RTF document, or ``(None, (reason, detail))``."""
+    # striprtf is small, but only buckets with RTF files need it.
+    from striprtf.striprtf import rtf_to_text
+
+    if not data.lstrip().startswith(b"{\\rtf"):
+        return None, ("rtf_malformed", "an .rtf file must start with {\\rtf")
+    try:  # RTF is 7-bit: anything else is an escape (\'hh in the document's code page, \uN as Unicode)
+        text = rtf_to_text(data.decode("latin-1"), encoding="cp1252", errors="replace")
+    except Exception as exc:  # noqa: BLE001 - a parser failure on untrusted bytes is a recorded skip
+        return None, ("rtf_malformed", f"not readable RTF: {type(exc).__name__}: {str(exc)[:200]}")
+    text = re.sub(r"[ \t]+\n", "\n", text.replace("\r\n", "\n").replace("\r", "\n"))
+    return re.sub(r"\n{3,}", "\n\n", text).strip(), {}
+
+
+def eml_text(data: bytes) -> tuple[str, dict[str, Any]] | tuple[None, tuple[str, str]]:
+    """The message's own words and its headers, or ``(None, (reason, detail))``."""
     try:
         message = BytesParser(policy=policy.default).parsebytes(data)
         part = message.get_body(preferencelist=("plain", "html"))

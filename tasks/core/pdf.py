@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import bisect
 import io
+import json
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 #: Pages read from one PDF at most (a PDF bomb's page tree is refused, not walked).
@@ -73,3 +75,24 @@ def page_span(metadata: dict[str, Any] | None, char_start: int, char_end: int) -
     first = bisect.bisect_right(starts, char_start)
     last = bisect.bisect_right(starts, max(char_start, char_end - 1))
     return max(first, 1), max(last, 1)
+
+
+def item_pages(metadata: Sequence[str | None], char_start: Sequence[int],
+               char_end: Sequence[int]) -> tuple[list[int | None], list[int | None], list[str | None]]:
+    """Per chunk: its first and last page and its document's metadata without ``page_starts`` (a long list that
+    every chunk of a document would repeat), for ``items.parquet``. Chunks of documents without pages get None."""
+    first: list[int | None] = [None] * len(metadata)
+    last: list[int | None] = [None] * len(metadata)
+    kept = list(metadata)
+    parsed: dict[str, tuple[dict[str, Any], str]] = {}  # a document's chunks share one metadata string
+    for row, raw in enumerate(metadata):
+        if not raw or '"page_starts"' not in raw:
+            continue
+        if raw not in parsed:
+            meta = json.loads(raw)
+            parsed[raw] = meta, json.dumps({k: v for k, v in meta.items() if k != "page_starts"})
+        meta, kept[row] = parsed[raw]
+        span = page_span(meta, char_start[row], char_end[row])
+        if span is not None:
+            first[row], last[row] = span
+    return first, last, kept

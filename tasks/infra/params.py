@@ -48,6 +48,9 @@ class RunParams(BaseModel):
     text_field: str = Field("text", description="Field holding the text in JSON/JSONL records.")
     id_field: str = Field("id", description="Field naming a JSON/JSONL record (else its line number).")
     csv_text_column: str = Field("text", description="Column holding the text in CSV/TSV files.")
+    html_mode: Literal["main", "visible"] = Field(
+        "main", description="Web pages: their main content (menus, banners and footers dropped) or all visible text."
+    )
     max_object_mb: float = Field(
         64.0, gt=0, le=100_000, description="Objects larger than this are skipped (`too_large`)."
     )
@@ -166,6 +169,7 @@ class IngestParams:
     text_field: str
     id_field: str
     csv_text_column: str
+    html_mode: str
     max_object_mb: float
 
 

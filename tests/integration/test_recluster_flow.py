@@ -301,8 +301,9 @@ def test_pdfs_are_read_page_by_page_and_their_passages_say_which_page(prefect_ha
     (workspace.bucket / "locked.pdf").write_bytes(encrypted(make_pdf(["secret plans"]), "pw"))
     (workspace.bucket / "scan.pdf").write_bytes(make_pdf([None]))
     (workspace.bucket / "broken.pdf").write_bytes(b"%PDF-1.4\n1 0 obj <<")
-    result = recluster(params=PARAMS.model_copy(update={"min_cluster_size": 5, "min_subcluster_size": 3,
-                                                       "chunk_size": 64, "chunk_overlap": 0}))
+    tuned = {"min_cluster_size": 5, "min_subcluster_size": 3, "chunk_size": 64, "chunk_overlap": 0,
+             "publish_items": True}
+    result = recluster(params=PARAMS.model_copy(update=tuned))
     run = workspace.out / "runs" / result["run_id"]
     doc = json.loads((run / "themes.json").read_text())
     nodes = [n for c in doc["clusters"] for n in c["nodes"]]
@@ -315,4 +316,50 @@ def test_pdfs_are_read_page_by_page_and_their_passages_say_which_page(prefect_ha
         skips = {key: reason for key, _, reason, *_ in catalog.con.execute(
             "SELECT object_key, record_no, reason FROM skips").fetchall()}
     assert skips == {"locked.pdf": "pdf_encrypted", "scan.pdf": "pdf_no_text", "broken.pdf": "pdf_malformed"}
+    items = pq.read_table(run / "items.parquet").to_pylist()
+    assert all(1 <= i["page"] <= i["page_end"] <= 3 and '"pages": 3' in i["metadata"] for i in items)
+    assert not any("page_starts" in i["metadata"] for i in items), "the page list stays in the catalog"
+    again = recluster(params=PARAMS.model_copy(update=tuned))
+    counts = workspace.manifest(again["run_id"])["counts"]
+    assert counts["objects_read"] == 0 and counts["chunks_embedded"] == 0, "an unchanged PDF is never read again"
 
+
+
+def test_web_pages_cluster_by_their_content_not_the_sites_boilerplate(prefect_harness, workspace: Workspace):
+    """36 pages of one shop (shared header, menu, cookie banner, sidebar, footer) around articles of three
+    planted themes. Read as visible text, the boilerplate is a theme of its own; read for main content (the
+    default) no theme's header, keyphrase or shown passage comes from it. Switching the mode re-reads the
+    pages and nothing else."""
+    import json
+    import random
+
+    from tests.integration.corpus import PLANTED, planted_document
+    from tests.unit.core.webpage_fixtures import BOILERPLATE_WORDS, COOKIE_NOTICE, FOOTER_NOTICE, MENU_ITEMS, site_page
+
+    rng = random.Random(5)
+    for theme in list(PLANTED)[:3]:
+        for i in range(12):
+            text = planted_document(theme, rng)
+            (workspace.bucket / f"site/{theme}-{i:02d}.html").parent.mkdir(exist_ok=True)
+            (workspace.bucket / f"site/{theme}-{i:02d}.html").write_text(site_page(f"{theme} {i}", [text]))
+    (workspace.bucket / "notes.txt").write_text(planted_document("astronomy", rng))
+    boilerplate = [COOKIE_NOTICE[:60], FOOTER_NOTICE[:60], *MENU_ITEMS]
+
+    def shown(run_id: str) -> tuple[list[str], list[str]]:
+        doc = json.loads((workspace.out / "runs" / run_id / "themes.json").read_text())
+        clusters = doc["clusters"] + [s for c in doc["clusters"] for s in c.get("subclusters", [])]
+        words = [w for c in clusters for w in [*c["cluster_header"].lower().split(" · "),
+                                                *(k["phrase"] for k in c["keyphrases"])]]
+        return words, [n["text"] for c in clusters for n in c["nodes"]]
+
+    tuned = {"min_cluster_size": 5, "min_subcluster_size": 3, "chunk_size": 64, "chunk_overlap": 0}
+    visible = recluster_with(html_mode="visible", **tuned)
+    words, passages = shown(visible["run_id"])
+    assert any(b in p for p in passages for b in boilerplate) and BOILERPLATE_WORDS & set(words), \
+        "the visible-text mode should show the shared boilerplate (else this test proves nothing)"
+    main = recluster_with(**tuned)
+    counts = workspace.manifest(main["run_id"])["counts"]
+    assert counts["objects_read"] == 36 and counts["objects_unchanged"] == 1, "only the web pages are read again"
+    words, passages = shown(main["run_id"])
+    assert len(passages) >= 9 and not BOILERPLATE_WORDS & {w for p in words for w in p.split()}, words
+    assert not [p for p in passages for b in boilerplate if b in p]

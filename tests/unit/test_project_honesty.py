@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SQL_NAMES = sorted(p.stem for p in SQL_DIR.glob("*.sql"))
 PYTHON_SOURCES = "\n".join(p.read_text() for d in ("tasks", "flows") for p in (ROOT / d).rglob("*.py"))
 INPUT_COLUMNS = {
-    "listing_input": {"key": pa.string(), "size": pa.int64(), "etag": pa.string(), "last_modified": pa.float64()},
+    "listing_input": {"key": pa.string(), "size": pa.int64(), "etag": pa.string(), "last_modified": pa.float64(),
+                      "decode_config": pa.string()},
     "documents_input": {"doc_id": pa.string(), "object_key": pa.string(), "record_no": pa.int32(),
                         "record_id": pa.string(), "text": pa.string(), "n_chars": pa.int32(), "metadata": pa.string()},
     "skips_input": {"object_key": pa.string(), "record_no": pa.int32(), "reason": pa.string(),

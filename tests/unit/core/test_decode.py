@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from tasks.core.decode import DecodeOptions, decode_object, extension_of, html_to_text
+from tasks.core.decode import DecodeOptions, decode_object, extension_of
+from tasks.core.webpage import html_to_text
 
 
 def reasons(decoded):

@@ -1,4 +1,4 @@
-"""Word documents and e-mails: text in document order with their metadata; quoted replies and signatures out;
+"""Word documents, RTF and e-mails: text in document order with their metadata; quoted replies and signatures out;
 broken files are recorded skips."""
 
 from __future__ import annotations
@@ -58,8 +58,24 @@ def test_an_email_keeps_its_own_words_and_headers_not_the_quoted_reply_or_signat
     assert "refund still has not arrived" in " ".join(html.text.split()) and "x()" not in html.text
 
 
+# What WordPad writes: a font table, a code page, \\'hh escapes in it, \\uN escapes with their ANSI stand-in.
+RTF = (rb"{\rtf1\ansi\ansicpg1252\deff0{\fonttbl{\f0\fnil\fcharset0 Calibri;}}"
+       rb"{\*\generator Riched20 10.0.19041}\viewkind4\uc1 \pard\sa200\sl276\slmult1\f0\fs22\lang9 "
+       rb"The caf\'e9 charged me twice\u8212?a refund is still pending.\par "
+       rb"{\b Second} paragraph: price 10 \u8364? incl. VAT.\par }")
+
+
+def test_rtf_reads_as_its_text_with_code_page_and_unicode_escapes():
+    [record] = decode_object("letters/complaint.rtf", RTF).records
+    assert record.text.splitlines()[0] == "The caf\u00e9 charged me twice\u2014a refund is still pending."
+    assert "Second paragraph: price 10 \u20ac incl. VAT." in record.text
+    assert "Calibri" not in record.text and "Riched20" not in record.text
+
+
 @pytest.mark.parametrize(("key", "data", "reason"), [
     ("broken.docx", b"PK\x03\x04 not really a zip", "docx_malformed"),
+    ("plain.rtf", b"just text pretending to be RTF", "rtf_malformed"),
+    ("blank.rtf", rb"{\rtf1\ansi{\fonttbl{\f0 Arial;}}\par\par}", "empty"),
     ("empty.docx", None, "empty"),
     ("blank.eml", b"Subject: nothing\n\n", "empty"),
 ])

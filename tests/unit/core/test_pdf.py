@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 import tasks.core.pdf as pdf
@@ -56,3 +59,49 @@ def test_image_pages_among_text_pages_keep_their_numbers():
     record = decoded.records[0]
     start = record.text.index(PAGES[2])
     assert record.metadata["pages"] == 3 and page_span(record.metadata, start, start + 5) == (3, 3)
+
+
+LIBTASN1 = Path("/usr/share/doc/libtasn1-doc/libtasn1.pdf")
+MIME_SPEC = Path("/usr/share/doc/shared-mime-info/shared-mime-info-spec")
+
+
+@pytest.mark.skipif(not LIBTASN1.is_file(), reason="Debian's libtasn1-doc (its manual as a PDF) is not installed")
+def test_a_real_manual_from_a_debian_package_keeps_its_pages():
+    """The libtasn1 manual (texinfo, pdfTeX): every function its index lists is found on the page the index
+    names, through the pages and offsets the decoder records."""
+    [record] = decode_object("manuals/libtasn1.pdf", LIBTASN1.read_bytes()).records
+    starts = record.metadata["page_starts"]
+    pages = [record.text[a:b] for a, b in zip(starts, [*starts[1:], len(record.text)], strict=True)]
+    assert record.metadata["pages"] == len(pages) > 30
+    entries = re.findall(r"^(asn1_\w+) [ .]+ (\d+)$", pages[-1], re.M)
+    printed = {}  # the page number printed in each page's running head -> the PDF's page (1-based)
+    for number, page in enumerate(pages, start=1):
+        head = re.search(r"(\d+)\s*$", page.strip().splitlines()[0])
+        if head:
+            printed[int(head.group(1))] = number
+    assert len(entries) >= 30
+    for function, page_no in entries:
+        pdf_page = printed[int(page_no)]
+        found = re.search(r"\[Function\][^(]*\b" + function + r" \(", record.text)
+        assert found and page_span(record.metadata, found.start(), found.end()) == (pdf_page, pdf_page), function
+
+
+@pytest.mark.skipif(not (MIME_SPEC.with_suffix(".pdf").is_file() and MIME_SPEC.with_suffix(".html").is_dir()),
+                    reason="Debian's shared-mime-info documentation is not installed")
+def test_a_real_specification_reads_the_same_as_pdf_and_as_web_pages():
+    """The shared-mime-info specification ships as a PDF (DocBook, FOP) and as HTML pages: the PDF's text holds
+    the words of the web pages' main content."""
+    [record] = decode_object("spec.pdf", MIME_SPEC.with_suffix(".pdf").read_bytes()).records
+    html = " ".join(decode_object(p.name, p.read_bytes()).records[0].text
+                    for p in sorted(MIME_SPEC.with_suffix(".html").glob("*.html")))
+    words = lambda text: set(re.findall(r"[a-z]{4,}", text.lower()))  # noqa: E731
+    shared = words(html) & words(record.text)
+    assert record.metadata["pages"] > 10
+    assert len(shared) / len(words(html)) > 0.9, sorted(words(html) - words(record.text))[:40]
+
+
+def test_items_name_their_pages_and_drop_the_page_list():
+    meta = '{"pages": 3, "page_starts": [0, 100, 250], "title": "Q3"}'
+    first, last, kept = pdf.item_pages([meta, meta, None, '{"a": 1}'], [0, 90, 0, 0], [50, 260, 10, 10])
+    assert (first, last) == ([1, 1, None, None], [1, 3, None, None])
+    assert kept == ['{"pages": 3, "title": "Q3"}'] * 2 + [None, '{"a": 1}']

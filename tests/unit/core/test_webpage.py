@@ -1,0 +1,75 @@
+"""Web pages: main content without the site's boilerplate, the visible-text mode, metadata and fallbacks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tasks.core.decode import DecodeOptions, decode_object
+from tasks.core.webpage import html_to_text, page_text
+from tests.unit.core.webpage_fixtures import COOKIE_NOTICE, FOOTER_NOTICE, MENU_ITEMS, site_page
+
+ARTICLE = ["The tent pole snapped on the second night and the rain fly leaked at every seam.",
+           "Customer care sent a replacement pole within a week, but the fly still leaks in heavy rain."]
+SPEC_HTML = Path("/usr/share/doc/shared-mime-info/shared-mime-info-spec.html")
+
+
+def test_main_mode_keeps_the_article_and_drops_menu_banner_and_footer():
+    text, meta = page_text(site_page("Tent pole broke", ARTICLE), "main")
+    assert all(sentence in text for sentence in ARTICLE)
+    assert COOKIE_NOTICE not in text and FOOTER_NOTICE[:40] not in text
+    assert not any(item in text for item in MENU_ITEMS)
+    assert meta["title"].startswith("Tent pole broke") and meta["author"] == "Acme editors"
+
+
+def test_visible_mode_keeps_every_visible_word():
+    text, meta = page_text(site_page("Tent pole broke", ARTICLE), "visible")
+    assert all(s in text for s in ARTICLE) and COOKIE_NOTICE in text and FOOTER_NOTICE in text
+    assert all(item in text for item in MENU_ITEMS)
+    assert meta == {"title": "Tent pole broke | Acme Outdoor Supply"}
+
+
+def test_the_mode_is_a_decoding_option():
+    page = site_page("Tent pole broke", ARTICLE).encode()
+    main = decode_object("a/review.html", page).records[0]
+    visible = decode_object("a/review.html", page, DecodeOptions(html_mode="visible")).records[0]
+    assert COOKIE_NOTICE not in main.text and COOKIE_NOTICE in visible.text
+    assert DecodeOptions(html_mode="visible").fingerprint("a.htm") != DecodeOptions().fingerprint("a.htm")
+    assert DecodeOptions(html_mode="visible").fingerprint("a.txt") == DecodeOptions().fingerprint("a.txt")
+
+
+def test_a_page_without_main_content_is_read_as_visible_text_and_says_so():
+    text, meta = page_text("<html><body><footer>Opening hours: 9 to 5</footer></body></html>", "main")
+    assert text == "Opening hours: 9 to 5" and meta == {"html_content": "visible"}
+
+
+@pytest.mark.parametrize("markup", [
+    "<html><body><div><div><p>unclosed " * 2000,
+    "<p>\x00\x01 control bytes</p>",
+    "<html><body>" + "<table><tr><td>cell</td>" * 500,
+    "</p></div></body></html> stray closers only",
+    "<?xml version='1.0'?><!DOCTYPE x [<!ENTITY a 'b'>]><p>&a; entity</p>",
+])
+def test_broken_markup_never_raises(markup: str):
+    text, meta = page_text(markup, "main")
+    assert isinstance(text, str) and isinstance(meta, dict)
+
+
+def test_script_only_pages_are_empty_skips_in_both_modes():
+    for mode in ("main", "visible"):
+        decoded = decode_object("x.html", b"<html><script>x()</script></html>", DecodeOptions(html_mode=mode))
+        assert not decoded.records and decoded.skips[0].reason == "empty"
+
+
+@pytest.mark.skipif(not SPEC_HTML.is_dir(), reason="Debian's shared-mime-info documentation is not installed")
+def test_a_real_manual_page_from_a_debian_package():
+    """The shared-mime-info specification as Debian ships it (DocBook HTML with navigation bars)."""
+    html = (SPEC_HTML / "index.html").read_text()
+    main, _ = page_text(html, "main")
+    visible = html_to_text(html)[1]
+    assert "shared-mime-info" in main.lower() or "mime" in main.lower()
+    assert 0 < len(main) <= len(visible)
+    for page in sorted(SPEC_HTML.glob("*.html")):
+        text, _ = page_text(page.read_text(), "main")
+        assert text.strip(), page.name
