@@ -65,12 +65,15 @@ def post_themes(output: Path) -> dict[str, int]:
     return out
 
 
-def run_pipeline(bucket: Path, work: Path, name: str) -> tuple[dict[str, int], dict, float]:
+def run_pipeline(bucket: Path, work: Path, name: str,
+                 params: tuple[str, ...] = ()) -> tuple[dict[str, int], dict, float]:
+    """``themesift run`` over ``bucket`` with its own state and output under ``work`` (``params``: ``k=v``)."""
     env = {**os.environ, "THEMESIFT_STATE_DIR": str(work / f"state-{name}"), "HF_HUB_OFFLINE": "1"}
     started = time.perf_counter()
+    overrides = [arg for param in params for arg in ("-p", param)]
     done = subprocess.run([sys.executable, "-m", "flows.cli", "run", "--bucket", f"file://{bucket}",
-                           "--output", f"file://{work / f'out-{name}'}"], cwd=ROOT, env=env, capture_output=True,
-                          text=True)
+                           "--output", f"file://{work / f'out-{name}'}", *overrides], cwd=ROOT, env=env,
+                          capture_output=True, text=True)
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"the {name} run failed:\n{done.stderr[-3000:]}")

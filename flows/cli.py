@@ -33,7 +33,7 @@ from flows.api.collection_store import RunFiles
 from flows.api.security import hash_api_key, new_api_key
 from flows.demo_corpus import build_demo_corpus
 from flows.query import clusters, find, item_filter, items, open_run, phrases
-from tasks.infra.errors import ConfigError, ThemesiftError
+from tasks.infra.errors import BucketNotFoundError, ConfigError, ThemesiftError
 from tasks.infra.outputs import read_latest
 from tasks.infra.params import RunParams, parse_param_overrides
 from tasks.infra.progress import set_sink
@@ -122,7 +122,8 @@ def fail(exc: BaseException, debug: bool) -> None:
     if debug:
         raise exc
     console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-    raise typer.Exit(2 if isinstance(exc, ConfigError) else 1)
+    # 2: nothing works until a setting or parameter changes (a bucket that does not exist is one); 1: the rest.
+    raise typer.Exit(2 if isinstance(exc, ConfigError | BucketNotFoundError) else 1)
 
 
 def print_result(result: dict) -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from tasks.core.chunking import (
@@ -42,6 +43,7 @@ class ChunkSummary:
     chunks_written: int
     chunks: int
     corpus_path: str
+    chunks_repeated: int = 0
 
 
 def chunk_corpus(catalog: Catalog, *, run_id: str, spec: ChunkSpec, find_spans: SpanFinder, corpus_path: Path,
@@ -72,10 +74,15 @@ def chunk_corpus(catalog: Catalog, *, run_id: str, spec: ChunkSpec, find_spans: 
         corpus = catalog.arrow("select_run_chunks", params)
     else:
         corpus = catalog.arrow("select_run_chunks_where", params, where=where)
+    # A passage a document repeats word for word counts once: a file of one paragraph pasted a thousand times
+    # would otherwise be a theme of its own that outweighs the corpus.
+    repeated = corpus.column("repeat")
+    corpus = corpus.filter(pc.invert(repeated)).drop_columns(["repeat"])
     corpus = corpus.add_column(0, "row_no", pa.array(range(corpus.num_rows), pa.int64()))
     corpus_path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(corpus, corpus_path)
-    return ChunkSummary(len(todo), written, corpus.num_rows, str(corpus_path))
+    return ChunkSummary(len(todo), written, corpus.num_rows, str(corpus_path),
+                        chunks_repeated=int(pc.sum(repeated).as_py() or 0))
 
 
 def _chunk_table(docs: Sequence[tuple[str, str, str]], spec: ChunkSpec, fp: str, find_spans: SpanFinder) -> pa.Table:
@@ -123,6 +130,8 @@ def chunk_task(run: RunRef, settings: Settings, params: ChunkParams) -> dict:
                                    corpus_path=run.corpus_path, progress=stage_progress("chunk", log, "documents"),
                                    where=slice_filter(params))
     log.info(f"chunk: {summary.documents_chunked:,} documents (re)chunked into {summary.chunks_written:,} "
-             f"chunks; corpus has {summary.chunks:,} chunks" + (" (the run's slice)" if slice_filter(params) else ""))
+             f"chunks; corpus has {summary.chunks:,} chunks" + (" (the run's slice)" if slice_filter(params) else "")
+             + (f", {summary.chunks_repeated:,} passages a document repeats counted once" if summary.chunks_repeated
+                else ""))
     return {"documents_chunked": summary.documents_chunked, "chunks_written": summary.chunks_written,
-            "chunks": summary.chunks, "seconds": timing["seconds"]}
+            "chunks": summary.chunks, "chunks_repeated": summary.chunks_repeated, "seconds": timing["seconds"]}

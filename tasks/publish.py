@@ -149,6 +149,7 @@ def build_manifest(run: RunRef, settings: Settings, params: RunParams,
     counts.update(chunks=stages["chunk"]["chunks"], chunks_embedded=stages["embed"]["chunks_embedded"],
                   chunks_cached=stages["embed"]["chunks_cached"], themes=cluster["themes"],
                   subthemes=cluster["subthemes"], noise_chunks=cluster["noise_chunks"])
+    counts["chunks_repeated"] = stages["chunk"].get("chunks_repeated", 0)  # not in `chunks`: counted once
     counts["knn_graphs_reused"] = int(bool(stages.get("knn", {}).get("reused")))
     if "phrases" in stages:
         counts["phrases"] = stages["phrases"]["phrases"]

@@ -24,6 +24,10 @@ class BucketNotFoundError(StorageError):
     """The bucket (or local folder) does not exist."""
 
 
+class ObjectNotFoundError(StorageError):
+    """An object (a file in a folder bucket) is not there."""
+
+
 class AccessDeniedError(StorageError):
     """Credentials are missing or wrong, or lack permission."""
 

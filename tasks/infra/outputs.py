@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tasks.infra.catalog import Catalog, open_catalog
+from tasks.infra.errors import ObjectNotFoundError, StorageError
 from tasks.infra.runs import scratch_dir
 from tasks.infra.settings import Settings
 from tasks.infra.storage import Storage
@@ -51,11 +52,26 @@ def parquet_bytes(table: pa.Table) -> bytes:
 
 
 def read_latest(storage: Storage) -> dict | None:
-    """The ``latest.json`` pointer, or None before the first published run."""
+    """The ``latest.json`` pointer, or None before the first published run.
+
+    Raises:
+        StorageError: the pointer cannot be read, or is not a pointer: reading a damaged one as "no run yet"
+            would restart every theme id and cut the lineage, so the run stops and says how to mend it.
+    """
     try:
-        return json.loads(storage.get(LATEST_KEY))
-    except Exception:  # noqa: BLE001 - a missing pointer simply means "no run yet"
+        raw = storage.get(LATEST_KEY)
+    except ObjectNotFoundError:
         return None
+    try:
+        pointer = json.loads(raw)
+        if not (isinstance(pointer, dict) and isinstance(pointer.get("run_id"), str) and pointer["run_id"]):
+            raise ValueError("it names no run_id")
+    except ValueError as exc:
+        raise StorageError(
+            f"{storage.url.rstrip('/')}/{LATEST_KEY} is damaged ({str(exc)[:80]}), so the previous run is unknown: "
+            'write {"run_id": "<the newest complete run under runs/>"} into it, or delete it to start over (theme '
+            "ids restart)") from None
+    return pointer
 
 
 def latest_run_id(storage: Storage) -> str | None:

@@ -24,7 +24,7 @@ def themesift(*args: str, tmp: Path, timeout: int = 600) -> subprocess.Completed
 
 
 @pytest.mark.parametrize(("args", "code", "message"), [
-    (["run", "--bucket", "/definitely/not/here"], 1, "bucket folder /definitely/not/here does not exist"),
+    (["run", "--bucket", "/definitely/not/here"], 2, "bucket folder /definitely/not/here does not exist"),
     (["run", "--bucket", "ftp://some-host/x"], 2, "unsupported storage URL 'ftp://some-host/x'"),
     (["run", "-p", "min_cluster_size=1"], 2, "min_cluster_size"),
     (["run", "-p", "colour=red"], 2, "unknown parameter 'colour'"),
@@ -49,9 +49,9 @@ def test_s3_problems_are_one_line_errors(s3_endpoint, tmp_path, monkeypatch):
     missing = themesift("run", "--bucket", "s3://no-such-bucket/in/", tmp=tmp_path)
     monkeypatch.setenv("THEMESIFT_S3_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
     dead = themesift("run", "--bucket", "s3://any-bucket", tmp=tmp_path)
-    for result, message in ((missing, "bucket 'no-such-bucket' does not exist"),
-                            (dead, "cannot reach the S3 endpoint")):
-        assert result.returncode == 1 and "Traceback" not in result.stderr
+    for result, message, code in ((missing, "bucket 'no-such-bucket' does not exist", 2),
+                                  (dead, "cannot reach the S3 endpoint", 1)):
+        assert result.returncode == code and "Traceback" not in result.stderr
         assert result.stderr.strip().startswith("error:") and message in " ".join(result.stderr.split())
 
 

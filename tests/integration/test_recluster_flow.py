@@ -363,3 +363,34 @@ def test_web_pages_cluster_by_their_content_not_the_sites_boilerplate(prefect_ha
     words, passages = shown(main["run_id"])
     assert len(passages) >= 9 and not BOILERPLATE_WORDS & {w for p in words for w in p.split()}, words
     assert not [p for p in passages for b in boilerplate if b in p]
+
+
+def test_a_flooding_document_cannot_take_over_the_run(prefect_harness, workspace: Workspace):
+    """A 2.8 MB file of one word (under the size cap) and a note of one paragraph pasted 80 times beside the
+    planted corpus: the flood is a `repetitive` skip, the pasted paragraph counts once, and the planted
+    documents keep their themes."""
+    truth = truth_by_doc(write_planted_corpus(workspace.bucket, per_theme=20))
+    (workspace.bucket / "dump").mkdir()
+    (workspace.bucket / "dump/flood.txt").write_bytes(b"buy " * 700_000)
+    pasted = ("Our office will be closed on public holidays and the helpdesk answers again on the next working "
+              "day, so please allow extra time for replies during the festive season. ")
+    (workspace.bucket / "dump/pasted.txt").write_text(pasted * 80)
+    result = recluster_with(min_cluster_size=8, min_subcluster_size=4)
+    counts = workspace.manifest(result["run_id"])["counts"]
+    assert counts["chunks_repeated"] >= 8  # of the ~13 windows the pasted note is cut into
+    from tasks.infra.catalog import open_catalog
+    from tasks.infra.settings import load_settings
+
+    with open_catalog(load_settings().catalog_path) as catalog:
+        reasons = dict(catalog.con.execute("SELECT object_key, reason FROM skips WHERE object_key LIKE 'dump/%'")
+                       .fetchall())
+    assert reasons == {"dump/flood.txt": "repetitive"}
+    assignments = pq.read_table(workspace.out / "runs" / result["run_id"] / "assignments.parquet").to_pylist()
+    assert sum(a["object_key"] == "dump/pasted.txt" for a in assignments) <= 3  # first, middle and last window
+    clustered = [a for a in assignments if a["theme_id"] is not None and a["doc_id"] in truth]
+    assert len(clustered) / sum(a["doc_id"] in truth for a in assignments) >= 0.8
+    by_theme: dict[str, Counter] = {}
+    for a in clustered:
+        by_theme.setdefault(a["theme_id"], Counter())[truth[a["doc_id"]]] += 1
+    assert sum(c.most_common(1)[0][1] for c in by_theme.values()) / len(clustered) >= 0.9, by_theme
+    assert {c.most_common(1)[0][0] for c in by_theme.values()} == set(truth.values())

@@ -10,7 +10,7 @@ from tasks.infra.errors import (
     AccessDeniedError,
     BucketNotFoundError,
     EndpointUnreachableError,
-    StorageError,
+    ObjectNotFoundError,
     UnsafeKeyError,
 )
 from tasks.infra.storage import open_storage
@@ -62,7 +62,7 @@ def test_keys_that_could_escape_are_refused(store, key):
 
 
 def test_missing_object_is_a_storage_error(store):
-    with pytest.raises(StorageError):
+    with pytest.raises(ObjectNotFoundError):
         store.get("nope.txt")
 
 

@@ -10,6 +10,7 @@ from tasks.core.reporting.assets import TEMPLATE_DIR
 from tasks.core.reporting.formatting import (
     bar_width,
     clip,
+    close_bidi,
     dom_id,
     fmt_delta,
     fmt_fraction_pct,
@@ -43,7 +44,8 @@ def make_environment() -> jinja2.Environment:
     """Build the Jinja environment used for reports.
 
     Autoescaping is on for every template, ``.html`` or not, and for string templates. Undefined values
-    raise, so a missing field fails the render instead of silently printing nothing.
+    raise, so a missing field fails the render instead of silently printing nothing. Every printed value has
+    the bidirectional overrides it opens closed (`close_bidi`).
 
     Returns:
         The environment over `TEMPLATE_DIR` with the `FILTERS` registered.
@@ -56,6 +58,7 @@ def make_environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=close_bidi,
     )
     env.filters.update(FILTERS)
     # Compact JSON for the script data blocks (the map of 100k chunks is most of the file); tojson still

@@ -204,3 +204,22 @@ def redact_url(value: Any) -> str:
     if parts.port:
         host = f"{host}:{parts.port}"
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+_EMBEDDINGS = "\u202a\u202b\u202d\u202e"  # LRE RLE LRO RLO, closed by PDF (U+202C)
+_ISOLATES = "\u2066\u2067\u2068"  # LRI RLI FSI, closed by PDI (U+2069)
+
+
+def close_bidi(value: Any) -> Any:
+    """``value`` with every bidirectional embedding, override and isolate it opens closed at its end.
+
+    A document's U+202E (right-to-left override) would otherwise reverse everything printed after it in the
+    same paragraph of the report, other documents' words included ("Trojan Source"); the environment applies
+    this to every printed value. Markup (``tojson``, already-built HTML) is left alone: its characters are
+    escaped or ours.
+    """
+    if type(value) is not str or not any(c in value for c in _EMBEDDINGS + _ISOLATES):
+        return value
+    isolates = sum(value.count(c) for c in _ISOLATES) - value.count("\u2069")
+    embeddings = sum(value.count(c) for c in _EMBEDDINGS) - value.count("\u202c")
+    return value + "\u2069" * max(isolates, 0) + "\u202c" * max(embeddings, 0)

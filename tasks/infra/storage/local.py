@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from tasks.infra.errors import BucketNotFoundError, StorageError, UnsafeKeyError
+from tasks.infra.errors import BucketNotFoundError, ObjectNotFoundError, StorageError, UnsafeKeyError
 from tasks.infra.storage.base import ObjectInfo, atomic_write, check_key
 
 
@@ -49,7 +49,8 @@ class LocalStorage:
         try:
             return path.read_bytes()
         except FileNotFoundError:
-            raise StorageError(f"object {key!r} is gone from {self.url} (deleted while the run was listing?)") from None
+            raise ObjectNotFoundError(f"object {key!r} is gone from {self.url} (deleted while the run was listing?)") \
+                from None
         except OSError as exc:
             raise StorageError(f"cannot read {key!r} from {self.url}: {exc.strerror}") from None
 

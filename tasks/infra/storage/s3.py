@@ -32,6 +32,7 @@ from tasks.infra.errors import (
     BucketNotFoundError,
     ConfigError,
     EndpointUnreachableError,
+    ObjectNotFoundError,
     StorageError,
 )
 from tasks.infra.storage.base import ObjectInfo, check_key
@@ -134,7 +135,7 @@ def translate_error(exc: Exception, what: str, *, bucket: str, endpoint: str) ->
             return AccessDeniedError(f"access to {what} denied ({code or status}): check the AWS credentials "
                                      "(AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_PROFILE) and their permissions")
         if code in {"NoSuchKey", "404"}:
-            return StorageError(f"{what} does not exist (deleted while the run was listing?)")
+            return ObjectNotFoundError(f"{what} does not exist (deleted while the run was listing?)")
         return StorageError(f"S3 error on {what}: {code} {error.get('Message', '')}".strip())
     if isinstance(exc, BotoCoreError):
         return StorageError(f"S3 client error on {what}: {exc}")

@@ -73,3 +73,18 @@ def test_a_real_manual_page_from_a_debian_package():
     for page in sorted(SPEC_HTML.glob("*.html")):
         text, _ = page_text(page.read_text(), "main")
         assert text.strip(), page.name
+
+
+def test_a_page_laid_out_in_a_table_keeps_its_article_only_and_a_table_only_page_keeps_its_table():
+    menu = " | ".join(MENU_ITEMS)
+    body = "".join(f"<p>{s}</p>" for s in ARTICLE * 2)
+    layout = (f"<html><body><table><tr><td colspan='2'>Acme Outdoor Supply<br>{menu}</td></tr><tr><td>Popular"
+              f"<ul><li>Boots</li></ul></td><td><b>Tent pole broke</b>{body}</td></tr><tr><td colspan='2'>"
+              f"<small>{COOKIE_NOTICE} {FOOTER_NOTICE}</small></td></tr></table></body></html>")
+    text, _ = page_text(layout, "main")
+    assert ARTICLE[0] in text and COOKIE_NOTICE[:40] not in text and MENU_ITEMS[0] not in text
+    prices = ("<html><body><table><tr><th>Tent</th><th>Price</th></tr><tr><td>Ridgeline two-person tent</td>"
+              "<td>249 pounds</td></tr><tr><td>Summit four-season tent</td><td>489 pounds</td></tr></table>"
+              "</body></html>")
+    text, _ = page_text(prices, "main")
+    assert "Ridgeline two-person tent" in text and "489 pounds" in text

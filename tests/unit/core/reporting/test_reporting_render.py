@@ -125,6 +125,26 @@ def test_curated_themes_are_marked_and_pdf_passages_name_their_page() -> None:
     assert "p. 4" in html and "pp. 2–3" in html
 
 
+def test_a_right_to_left_override_in_a_passage_stops_at_its_end() -> None:
+    """U+202E in a document would reverse everything after it in the same paragraph of the page."""
+    themes = make_themes(3)
+    themes["clusters"][0]["nodes"][0]["text"] = "my refund \u202epending is it\u2067 still"
+    themes["clusters"][0]["cluster_header"] = "refund \u202d· login"
+    html = render_report(themes, make_manifest(themes), make_skips())
+    assert "my refund \u202epending is it\u2067 still\u2069\u202c" in html
+    assert "refund \u202d· login\u202c" in html
+    assert html.count("\u202e") == html.count("\u202e" + "pending is it\u2067 still\u2069\u202c")
+
+
+def test_parameters_show_booleans_and_nulls_as_set() -> None:
+    themes = make_themes(3)
+    manifest = make_manifest(themes)
+    manifest["params"].update(publish_items=True, reassign_noise=False, where=None)
+    html = render_report(themes, manifest, make_skips())
+    for key, shown in (("publish_items", "true"), ("reassign_noise", "false"), ("where", "null")):
+        assert re.search(rf"<dt>{key}</dt><dd>{shown}</dd>", html), key
+
+
 def test_zero_chunk_run_renders_and_says_so() -> None:
     themes = make_themes(0)
     themes["total_number_of_nodes"] = 0
