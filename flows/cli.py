@@ -40,7 +40,7 @@ from tasks.infra.progress import set_sink
 from tasks.infra.query import QueryError, SqlFilter
 from tasks.infra.runs import run_lock
 from tasks.infra.settings import Settings, load_settings
-from tasks.infra.storage import open_storage
+from tasks.infra.storage import check_writable, nested_prefix, open_storage
 from tasks.start import check_run_params
 
 # Library switches (not themesift settings): offline model hub, no telemetry, a patient ephemeral API, and
@@ -89,13 +89,18 @@ def resolve_corpus(corpus: Path, params: RunParams) -> tuple[str, RunParams]:
     return f"file://{corpus.resolve().parent}", params.model_copy(update={"files": [corpus.name], "prefix": ""})
 
 
-def check_locations(bucket: str | None, output: str | None) -> None:
-    """Fail fast, before Prefect starts, when the settings or the bucket are unusable."""
+def check_locations(bucket: str | None, output: str | None) -> Settings:
+    """Fail fast, before Prefect starts, when the settings, the bucket or the output are unusable: the bucket
+    exists, the output is not the bucket itself, takes a write and holds a readable ``latest.json``."""
     settings = load_settings(bucket_url=bucket, output_url=output)
     open_storage(settings.bucket_url, settings=settings)
-    open_storage(settings.output_url, create=True, settings=settings)
-    with run_lock(settings.state_dir):  # refuse now if another run holds the state; the flow takes it again
-        pass
+    if nested_prefix(settings.bucket_url, settings.output_url) == "":
+        raise ConfigError(f"the output location {settings.output_url} is the bucket itself: every run would read "
+                          "the reports of the last one; set THEMESIFT_OUTPUT_URL to another folder or prefix")
+    out = open_storage(settings.output_url, create=True, settings=settings)
+    check_writable(out)
+    read_latest(out)
+    return settings
 
 
 class QuietKnownErrors(logging.Filter):
@@ -161,15 +166,17 @@ def run(
         check_run_params(params)
         if corpus is not None:
             bucket, params = resolve_corpus(corpus, params)
-        check_locations(bucket, output)
+        settings = check_locations(bucket, output)
         # Prefect costs 1-2 s to import: only `run` pays it, after the cheap checks above have passed.
         from flows.recluster import recluster
 
         if not debug:
             quiet_known_errors()
 
-        with Progress(TextColumn("{task.description:<20}"), BarColumn(), MofNCompleteColumn(), RateColumn(),
-                      TimeElapsedColumn(), TimeRemainingColumn(), console=console) as bars:
+        # The state's lock is held from here, before Prefect starts, to the end (the flow takes it again).
+        with run_lock(settings.state_dir), Progress(
+                TextColumn("{task.description:<20}"), BarColumn(), MofNCompleteColumn(), RateColumn(),
+                TimeElapsedColumn(), TimeRemainingColumn(), console=console) as bars:
             set_sink(BarSink(bars))
             try:
                 result = recluster(params=params, bucket_url=bucket, output_url=output)

@@ -16,7 +16,7 @@ from tasks.chunk import chunk_task
 from tasks.cluster import cluster_task
 from tasks.curate import curate_task
 from tasks.embed import embed_task
-from tasks.finish import finish_task
+from tasks.finish import fail_run, finish_task
 from tasks.infra.params import (
     ChunkParams,
     ClusterParams,
@@ -60,16 +60,20 @@ def recluster(params: RunParams | None = None, bucket_url: str | None = None,
                                    run_id=run_id)
     with run_lock(settings.state_dir):
         run = start_run_task(settings, params, run_id)
-        stages = {"ingest": ingest_task(run, settings, params.view(IngestParams)),
-                  "chunk": chunk_task(run, settings, params.view(ChunkParams)),
-                  "embed": embed_task(run, settings)}
-        stages["knn"] = knn_task(run, settings, params.view(GraphParams))
-        stages["cluster"] = cluster_task(run, settings, params.view(ClusterParams))
-        stages["phrases"] = phrases_task(run, settings, params.view(PhraseParams))
-        stages["curate"] = curate_task(run, settings, params.view(LineageParams))
-        stages["project"] = project_task(run, params.view(LayoutParams))
-        stages["summarize"] = summarize_task(run, settings, params.view(SummaryParams))
-        stages["lineage"] = lineage_task(run, settings, params.view(LineageParams))
-        published = publish_task(run, settings, params, stages)
-        reported = report_task(run, settings)
-        return finish_task(run, settings, params.view(FinishParams), published, reported)
+        try:
+            stages = {"ingest": ingest_task(run, settings, params.view(IngestParams)),
+                      "chunk": chunk_task(run, settings, params.view(ChunkParams)),
+                      "embed": embed_task(run, settings)}
+            stages["knn"] = knn_task(run, settings, params.view(GraphParams))
+            stages["cluster"] = cluster_task(run, settings, params.view(ClusterParams))
+            stages["phrases"] = phrases_task(run, settings, params.view(PhraseParams))
+            stages["curate"] = curate_task(run, settings, params.view(LineageParams))
+            stages["project"] = project_task(run, params.view(LayoutParams))
+            stages["summarize"] = summarize_task(run, settings, params.view(SummaryParams))
+            stages["lineage"] = lineage_task(run, settings, params.view(LineageParams))
+            published = publish_task(run, settings, params, stages)
+            reported = report_task(run, settings)
+            return finish_task(run, settings, params.view(FinishParams), published, reported)
+        except Exception:
+            fail_run(run, settings)  # marked failed and its partial folder removed now, not at the next start
+            raise

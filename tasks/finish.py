@@ -15,7 +15,15 @@ from typing import Any
 from tasks.core.reporting import sort_themes
 from tasks.core.reporting.artifacts import ARTIFACT_KEYS, theme_summary_markdown, theme_summary_table
 from tasks.infra.catalog import open_catalog
-from tasks.infra.outputs import MANIFEST_NAME, json_bytes, promote_run, prune_runs, run_prefix
+from tasks.infra.outputs import (
+    MANIFEST_NAME,
+    discard_run,
+    json_bytes,
+    latest_run_id,
+    promote_run,
+    prune_runs,
+    run_prefix,
+)
 from tasks.infra.params import FinishParams
 from tasks.infra.runs import RunRef, utc_now
 from tasks.infra.settings import Settings
@@ -67,6 +75,19 @@ def close_run(run: RunRef, settings: Settings, params: FinishParams, storage: St
     run.drop_large_files()
     latest = run.run_id if params.promote else run.previous_run_id
     return manifest, prune_runs(settings, storage, params.keep_runs, latest)
+
+
+def fail_run(run: RunRef, settings: Settings) -> None:
+    """After a stage failed: mark the run ``failed`` at once and remove what it had published, so no half run
+    lingers until the next one. Best effort: whatever cannot be tidied now, the next run's start does."""
+    log = stage_logger()
+    try:
+        output = open_storage(settings.output_url, settings=settings)
+        with open_catalog(settings.catalog_path) as catalog:
+            if discard_run(catalog, output, settings.state_dir, run.run_id, latest_run_id(output), "failed"):
+                log.warning(f"run {run.run_id} failed: marked failed and its partial outputs removed")
+    except Exception as exc:  # noqa: BLE001 - the run's own error is the one to report; the next start tidies up
+        log.warning(f"run {run.run_id} failed and could not be tidied up now ({exc}); the next run will")
 
 
 def run_result(run: RunRef, manifest: dict, report_url: str, output_url: str, seconds: float) -> dict[str, Any]:

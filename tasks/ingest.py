@@ -23,7 +23,7 @@ from tasks.infra.progress import Progress, stage_progress
 from tasks.infra.runs import RunRef
 from tasks.infra.settings import Settings
 from tasks.infra.stage import stage_logger, stage_task, stopwatch
-from tasks.infra.storage import ObjectInfo, Storage, check_key, content_hash, open_storage
+from tasks.infra.storage import ObjectInfo, Storage, check_key, content_hash, nested_prefix, open_storage
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ def document_id(object_key: str, record_no: int | None, record_id: str | None) -
 
 
 def ingest_bucket(storage: Storage, catalog: Catalog, *, run_id: str, params: IngestParams,
-                  progress: Progress | None = None) -> IngestSummary:
+                  progress: Progress | None = None, exclude: str | None = None) -> IngestSummary:
     """Bring the catalog up to date with the bucket and record the run's corpus.
 
     Args:
@@ -83,8 +83,9 @@ def ingest_bucket(storage: Storage, catalog: Catalog, *, run_id: str, params: In
         run_id: the run being built (its ``run_objects`` rows are rewritten).
         params: prefix, files, decoding knobs and the size cap.
         progress: called with (objects done, objects to read).
+        exclude: a key prefix never read (the output location, when it lies inside the bucket).
     """
-    listing = list_objects(storage, params)
+    listing = [o for o in list_objects(storage, params) if not (exclude and o.key.startswith(exclude))]
     options = decode_options(params)
     catalog.run("create_listing", listing_input=_listing_table(listing, options))
     changes = catalog.rows("select_object_changes")
@@ -214,9 +215,13 @@ def ingest_task(run: RunRef, settings: Settings, params: IngestParams) -> dict:
     log = stage_logger()
     with stopwatch() as timing:
         storage = open_storage(settings.bucket_url, settings=settings)
+        inside = nested_prefix(settings.bucket_url, settings.output_url)
+        if inside:
+            log.warning(f"ingest: the output location is inside the bucket, under {inside!r}: its objects are not "
+                        "read as documents (better: publish outside the bucket)")
         with open_catalog(settings.catalog_path) as catalog:
             summary = ingest_bucket(storage, catalog, run_id=run.run_id, params=params,
-                                    progress=stage_progress("ingest", log, "objects"))
+                                    progress=stage_progress("ingest", log, "objects"), exclude=inside)
     log.info(f"ingest: {summary.objects_listed:,} objects listed ({summary.objects_new:,} new, "
              f"{summary.objects_changed:,} changed, {summary.objects_unchanged:,} unchanged, "
              f"{summary.objects_deleted:,} deleted); {summary.objects_skipped:,} objects and "

@@ -11,12 +11,13 @@ import json
 
 from tasks.core.summarizers import check_summarizers
 from tasks.infra.catalog import Catalog, open_catalog
+from tasks.infra.errors import ConfigError
 from tasks.infra.outputs import latest_run_id, recover_unfinished_runs
 from tasks.infra.params import RunParams, validate_params
 from tasks.infra.runs import RunRef, check_run_id, new_run_id, scratch_dir, utc_now
 from tasks.infra.settings import Settings, load_settings
 from tasks.infra.stage import stage_logger, stage_task
-from tasks.infra.storage import open_storage
+from tasks.infra.storage import check_writable, nested_prefix, open_storage
 
 
 def check_run_params(params: RunParams) -> None:
@@ -39,6 +40,9 @@ def prepare_run(params: RunParams | dict | None, *, bucket_url: str | None = Non
     params = validate_params(params)
     check_run_params(params)
     settings = load_settings(bucket_url=bucket_url, output_url=output_url, state_dir=state_dir)
+    if nested_prefix(settings.bucket_url, settings.output_url) == "":
+        raise ConfigError(f"the output location {settings.output_url} is the bucket itself: every run would read "
+                          "the reports of the last one; set THEMESIFT_OUTPUT_URL to another folder or prefix")
     if run_id is not None:
         check_run_id(run_id)
     return params, settings
@@ -60,6 +64,7 @@ def start_run(catalog: Catalog, settings: Settings, params: RunParams, run_id: s
 def start_run_task(settings: Settings, params: RunParams, run_id: str | None = None) -> RunRef:
     """Tidy up after killed runs, then register this run, create its scratch folder and find the previous run."""
     output = open_storage(settings.output_url, create=True, settings=settings)
+    check_writable(output)  # a read-only, full or forbidden output fails now, not after the embedding
     latest = latest_run_id(output)  # read once per run: every later stage gets it in the RunRef
     with open_catalog(settings.catalog_path) as catalog:
         interrupted = recover_unfinished_runs(catalog, output, settings.state_dir, latest)

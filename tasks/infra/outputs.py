@@ -121,18 +121,27 @@ def recover_unfinished_runs(catalog: Catalog, output: Storage, state_dir: Path, 
     """
     interrupted = []
     for (run_id,) in catalog.rows("select_unfinished_runs"):
-        if run_id == latest:
-            catalog.run("update_run_status", {"run_id": run_id, "status": "complete"})
-            continue
-        delete_run_folder(output, run_id)
-        shutil.rmtree(scratch_dir(state_dir, run_id), ignore_errors=True)
-        with catalog.transaction():
-            for statement in ("delete_run_assignments", "delete_run_phrases", "delete_run_clusters",
-                              "delete_run_lineage"):
-                catalog.run(statement, {"run_id": run_id})
-            catalog.run("update_run_status", {"run_id": run_id, "status": "interrupted"})
-        interrupted.append(run_id)
+        if discard_run(catalog, output, state_dir, run_id, latest, "interrupted"):
+            interrupted.append(run_id)
     return interrupted
+
+
+def discard_run(catalog: Catalog, output: Storage, state_dir: Path, run_id: str, latest: str | None,
+                status: str) -> bool:
+    """Close a run that did not finish: ``complete`` if ``latest.json`` points at it (it was published and
+    only its catalog row was left behind), else ``status`` (``interrupted``, ``failed``) with its output
+    folder, scratch folder and catalog rows removed. Returns whether it was discarded."""
+    if run_id == latest:
+        catalog.run("update_run_status", {"run_id": run_id, "status": "complete"})
+        return False
+    delete_run_folder(output, run_id)
+    shutil.rmtree(scratch_dir(state_dir, run_id), ignore_errors=True)
+    with catalog.transaction():
+        for statement in ("delete_run_assignments", "delete_run_phrases", "delete_run_clusters",
+                          "delete_run_lineage"):
+            catalog.run(statement, {"run_id": run_id})
+        catalog.run("update_run_status", {"run_id": run_id, "status": status})
+    return True
 
 
 def prune_runs(settings: Settings, output: Storage, keep: int, latest: str | None) -> list[str]:

@@ -10,6 +10,7 @@ import fcntl
 import os
 import re
 import secrets
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -147,10 +148,26 @@ def scratch_dir(state_dir: Path, run_id: str) -> Path:
     return state_dir / "runs" / run_id
 
 
+#: Locks this process holds, by (state folder, thread): taking one again in the same thread only nests.
+_HELD: dict[tuple[Path, int], int] = {}
+
+
 @contextmanager
 def run_lock(state_dir: Path) -> Iterator[None]:
-    """Hold the state folder's lock for a whole run; a second run refuses with a clear message."""
+    """Hold the state folder's lock for a whole run; a second run refuses with a clear message.
+
+    The lock nests within one thread, so the CLI can take it before Prefect starts (three runs started at
+    once: two refuse at once, before any of them touches Prefect's database) and the flow take it again.
+    """
     state_dir.mkdir(parents=True, exist_ok=True)
+    key = (state_dir.resolve(), threading.get_ident())
+    if key in _HELD:
+        _HELD[key] += 1
+        try:
+            yield
+        finally:
+            _HELD[key] -= 1
+        return
     path = state_dir / "run.lock"
     with open(path, "a+") as handle:
         try:
@@ -166,7 +183,9 @@ def run_lock(state_dir: Path) -> Iterator[None]:
         handle.truncate()
         handle.write(f"pid {os.getpid()}")
         handle.flush()
+        _HELD[key] = 1
         try:
             yield
         finally:
+            del _HELD[key]
             fcntl.flock(handle, fcntl.LOCK_UN)

@@ -58,6 +58,8 @@ KILL_POINTS: dict[str, tuple[Callable[[Workspace, list[str]], bool], float]] = {
     "embed": (lambda ws, lines: len(cache_parts(ws)) >= 3, 0.0),
     "cluster": (lambda ws, lines: any((ws.state / "runs").glob("*/knn.npz")), 0.0),
     "publish": (finished("summarize"), 0.0),
+    # Between report and manifest: the run folder holds themes.json and more, and must not look complete.
+    "report": (finished("publish"), 0.0),
 }
 
 
@@ -73,6 +75,10 @@ def kill_during(ws: Workspace, api_url: str, stage: str) -> None:
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     assert not (ws.out / "latest.json").exists(), f"killed during {stage}, yet a run was published"
+    if stage == "report":
+        [folder] = (ws.out / "runs").iterdir()
+        assert (folder / "themes.json").exists() and not (folder / "manifest.json").exists(), \
+            "a folder without its report must not carry the manifest that marks it complete"
 
 
 def outputs(ws: Workspace, run_id: str) -> tuple[list, dict]:

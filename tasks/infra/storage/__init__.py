@@ -15,8 +15,8 @@ from tasks.infra.settings import Settings, load_settings
 from tasks.infra.storage.base import ObjectInfo, Storage, atomic_write, check_key, content_hash
 from tasks.infra.storage.local import LocalStorage
 
-__all__ = ["LocalStorage", "ObjectInfo", "Storage", "absolute_url", "atomic_write", "check_key", "content_hash",
-           "open_storage"]
+__all__ = ["PROBE_KEY", "LocalStorage", "ObjectInfo", "Storage", "absolute_url", "atomic_write", "check_key",
+           "check_writable", "content_hash", "nested_prefix", "open_storage"]
 
 
 def absolute_url(url: str) -> str:
@@ -26,6 +26,39 @@ def absolute_url(url: str) -> str:
         raw = url[len("file://"):] if url.startswith("file://") else url
         return f"file://{Path(raw).expanduser().resolve()}"
     return url.rstrip("/")
+
+
+#: The object the start stage writes and deletes to prove the output location takes writes.
+PROBE_KEY = ".themesift-write-probe"
+
+
+def check_writable(storage: Storage) -> None:
+    """Write and delete a small object, so a read-only, full or forbidden output fails before any work.
+
+    Raises:
+        StorageError: naming the location, the cause and the fix.
+    """
+    storage.put(PROBE_KEY, b"themesift checks that it can write here; this object is deleted at once\n")
+    storage.delete(PROBE_KEY)
+
+
+def nested_prefix(bucket_url: str, output_url: str) -> str | None:
+    """The output location's key prefix inside the bucket (``"out/"``) when the output lies inside the bucket,
+    where the next run would read its own reports; ``""`` when they are the same place; None when apart."""
+    def parts(url: str) -> tuple[str, str]:
+        parsed = urlparse(absolute_url(url))
+        if parsed.scheme == "s3":
+            return f"s3://{parsed.netloc}", parsed.path.strip("/")
+        return "file://", parsed.path.strip("/")
+
+    (bucket_root, bucket_path), (output_root, output_path) = parts(bucket_url), parts(output_url)
+    if bucket_root != output_root:
+        return None
+    if output_path == bucket_path:
+        return ""
+    if not bucket_path:
+        return output_path + "/"
+    return output_path[len(bucket_path) + 1:] + "/" if output_path.startswith(bucket_path + "/") else None
 
 
 def open_storage(url: str, *, create: bool = False, settings: Settings | None = None) -> Storage:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +18,10 @@ class LocalStorage:
         self.root = root.resolve()
         self.url = f"file://{self.root}"
         if create:
-            self.root.mkdir(parents=True, exist_ok=True)
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise folder_error(exc, f"cannot create the folder {self.root}") from None
         if not self.root.is_dir():
             raise BucketNotFoundError(
                 f"bucket folder {self.root} does not exist; create it or set THEMESIFT_BUCKET_URL to an existing folder"
@@ -56,12 +60,18 @@ class LocalStorage:
 
     def put(self, key: str, data: bytes) -> None:
         """Write atomically: readers see the old file or the new one, never a partial one."""
-        atomic_write(self._path(key), data)
+        try:
+            atomic_write(self._path(key), data)
+        except OSError as exc:
+            raise folder_error(exc, f"cannot write {key!r} to {self.url}") from None
 
     def delete(self, key: str) -> None:
         """Remove a file if present, and the folders it leaves empty (S3 has no folders to leave behind)."""
         path = self._path(key)
-        path.unlink(missing_ok=True)
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            raise folder_error(exc, f"cannot delete {key!r} from {self.url}") from None
         for parent in path.parents:
             if parent == self.root or not parent.is_relative_to(self.root):
                 break
@@ -69,3 +79,13 @@ class LocalStorage:
                 parent.rmdir()
             except OSError:
                 break  # not empty (or gone): stop climbing
+
+
+def folder_error(exc: OSError, what: str) -> StorageError:
+    """An OS error on a folder as one line: what failed, why, and what to do."""
+    fixes = {errno.ENOSPC: "the disk is full: free space there or set THEMESIFT_OUTPUT_URL to another place",
+             errno.EDQUOT: "the disk quota is used up: free space there or set THEMESIFT_OUTPUT_URL elsewhere",
+             errno.EROFS: "it is on a read-only file system: set THEMESIFT_OUTPUT_URL to a writable place",
+             errno.EACCES: "permission denied: let this user write there or set THEMESIFT_OUTPUT_URL elsewhere",
+             errno.EPERM: "not permitted: let this user write there or set THEMESIFT_OUTPUT_URL elsewhere"}
+    return StorageError(f"{what}: {fixes.get(exc.errno, exc.strerror or str(exc))}")
