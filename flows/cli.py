@@ -32,6 +32,7 @@ from rich.text import Text
 from flows.api.collection_store import RunFiles
 from flows.api.security import hash_api_key, new_api_key
 from flows.demo_corpus import build_demo_corpus
+from flows.doctor import doctor as run_doctor
 from flows.query import clusters, find, item_filter, items, open_run, phrases
 from tasks.infra.errors import BucketNotFoundError, ConfigError, ThemesiftError
 from tasks.infra.outputs import read_latest
@@ -341,6 +342,29 @@ def api(
         serve_api(host=host, port=port, prefect_port=prefect_port, worker=worker)
     except ThemesiftError as exc:
         fail(exc, debug)
+
+
+@app.command()
+def doctor(
+    repair: Annotated[bool, typer.Option(help="Set a damaged catalog aside (keeping what reads), quarantine "
+                                              "unreadable cache parts, re-point a damaged latest.json.")] = False,
+    output: Annotated[str | None, typer.Option(help="Output URL (default THEMESIFT_OUTPUT_URL).")] = None,
+) -> None:
+    """Check the state folder and the output (catalog, embedding cache, latest.json); exit 1 if anything is
+    wrong and was not repaired."""
+    try:
+        findings = run_doctor(load_settings(output_url=output), repair=repair)
+    except ThemesiftError as exc:
+        fail(exc, False)
+        return
+    report = Console()  # the findings are the command's output: stdout
+    for f in findings:
+        label, colour = ("ok", "green") if f.ok else ("repaired", "yellow") if f.repaired else ("damaged", "red")
+        repaired = f"\n{'':<10}→ {f.repaired}" if f.repaired else ""
+        report.print(f"[{colour}]{label:<9}[/] {f.what}: {f.detail}{repaired}", highlight=False, soft_wrap=True)
+    if any(not f.ok and not f.repaired for f in findings):
+        report.print("run `themesift doctor --repair` to mend what can be mended", highlight=False)
+        raise typer.Exit(1)
 
 
 @app.command("api-key")

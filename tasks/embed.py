@@ -141,11 +141,15 @@ def embed_task(run: RunRef, settings: Settings) -> dict:
                 commit_size=settings.embed_commit_size, progress=stage_progress("embed", log, "passages"))
             vectors = load_corpus_embeddings(catalog, run.corpus_path, cache)
         np.save(run.embeddings_path, vectors)
+    if cache.quarantined:
+        log.warning(f"embed: {len(cache.quarantined):,} unreadable cache part(s) moved to {cache.dir / 'quarantine'} "
+                    f"and their passages embedded again: {'; '.join(cache.quarantined[:5])}")
     rate = summary.texts_embedded / max(timing["seconds"], 1e-9)
     log.info(f"embed: {summary.texts_embedded:,} passages embedded ({rate:,.1f}/s), {summary.texts_cached:,} from "
              f"the cache ({cache.key}); {summary.chunks:,} chunks")
     return {"chunks_embedded": summary.texts_embedded, "chunks_cached": summary.texts_cached,
-            "model_key": cache.key, "embed_backend": backend, "dim": int(vectors.shape[1]) if vectors.size else 0,
+            "model_key": cache.key, "embed_backend": backend, "cache_parts_quarantined": len(cache.quarantined),
+            "dim": int(vectors.shape[1]) if vectors.size else 0,
             "seconds": timing["seconds"]}
 
 

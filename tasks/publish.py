@@ -150,6 +150,7 @@ def build_manifest(run: RunRef, settings: Settings, params: RunParams,
                   chunks_cached=stages["embed"]["chunks_cached"], themes=cluster["themes"],
                   subthemes=cluster["subthemes"], noise_chunks=cluster["noise_chunks"])
     counts["chunks_repeated"] = stages["chunk"].get("chunks_repeated", 0)  # not in `chunks`: counted once
+    counts["cache_parts_quarantined"] = stages["embed"].get("cache_parts_quarantined", 0)
     counts["knn_graphs_reused"] = int(bool(stages.get("knn", {}).get("reused")))
     if "phrases" in stages:
         counts["phrases"] = stages["phrases"]["phrases"]

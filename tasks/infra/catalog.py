@@ -38,6 +38,12 @@ def load_sql(name: str) -> str:
     return path.read_text(encoding="utf-8")
 
 
+#: What DuckDB says when a file's blocks are damaged (checksums, truncation, garbage).
+DAMAGE_SIGNS = ("Corrupt database file", "checksum", "not a valid DuckDB database", "could not read enough bytes")
+REPAIR = ("`themesift doctor --repair` sets it aside and keeps what still reads (the next run rebuilds the rest "
+          "from the bucket, embedding nothing twice)")
+
+
 def schema_statements() -> list[str]:
     """The schema DDL files, in their numbered order."""
     return [p.read_text(encoding="utf-8") for p in sorted((SQL_DIR / "schema").glob("*.sql"))]
@@ -111,10 +117,20 @@ def open_catalog(path: Path) -> Iterator[Catalog]:
             raise CatalogError(
                 f"catalog {path} is in use by another themesift process; wait for it to finish"
             ) from None
-        raise CatalogError(f"cannot open catalog {path}: {exc}") from None
+        raise CatalogError(f"cannot open catalog {path}: {_first_line(exc)}; {REPAIR}") from None
+    except duckdb.Error as exc:
+        raise CatalogError(f"catalog {path} is damaged ({_first_line(exc)}); {REPAIR}") from None
     try:
         for ddl in schema_statements():
             con.execute(ddl)
         yield Catalog(con)
+    except duckdb.Error as exc:
+        if any(sign in str(exc) for sign in DAMAGE_SIGNS):
+            raise CatalogError(f"catalog {path} is damaged ({_first_line(exc)}); {REPAIR}") from None
+        raise
     finally:
         con.close()
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__

@@ -131,3 +131,41 @@ def test_three_runs_started_at_once_on_one_state_two_refuse_cleanly(bucket, tmp_
     assert sorted(r.returncode for r in results) == [0, 1, 1], [r.stderr[-2000:] for r in results]
     for refused in (r for r in results if r.returncode == 1):
         one_line_error(refused, 1, "another themesift run")
+
+
+def test_damaged_state_is_repaired_or_one_line_with_a_way_out(prefect_server, bucket, tmp_path):
+    """A cache part cut short is quarantined and its passages embedded again; a catalog damaged mid-file is one
+    error line naming it, `themesift doctor` says so, `--repair` keeps what reads and the next run rebuilds
+    the rest."""
+    out, state = tmp_path / "out", tmp_path / "state"
+    first = run_cli(bucket, f"file://{out}", state, prefect_server)
+    assert first.returncode == 0, first.stderr[-3000:]
+    latest = lambda: json.loads((out / "latest.json").read_text())["run_id"]  # noqa: E731
+    before = json.loads((out / "runs" / latest() / "manifest.json").read_text())["counts"]
+    [part] = sorted((state / "embeddings").rglob("part-*.parquet"))
+    part.write_bytes(part.read_bytes()[: part.stat().st_size // 2])
+    cut = run_cli(bucket, f"file://{out}", state, prefect_server)
+    assert cut.returncode == 0, cut.stderr[-3000:]
+    counts = json.loads((out / "runs" / latest() / "manifest.json").read_text())["counts"]
+    assert counts["cache_parts_quarantined"] == 1 and counts["chunks_embedded"] == before["chunks"]
+    assert "unreadable cache part" in cut.stderr and (part.parent / "quarantine" / part.name).exists()
+
+    catalog = state / "catalog.duckdb"
+    data = bytearray(catalog.read_bytes())
+    data[len(data) // 4: 3 * len(data) // 4] = os.urandom(len(data) // 2)
+    catalog.write_bytes(bytes(data))
+    damaged = run_cli(bucket, f"file://{out}", state, prefect_server)
+    one_line_error(damaged, 1, f"catalog {catalog} is damaged", "themesift doctor --repair", before_work=False)
+    doctor = [sys.executable, "-m", "flows.cli", "doctor"]
+    env = {**os.environ, "THEMESIFT_STATE_DIR": str(state), "THEMESIFT_OUTPUT_URL": f"file://{out}"}
+    check = subprocess.run(doctor, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert check.returncode == 1 and "damaged" in check.stdout and "catalog" in check.stdout, check.stdout
+    mend = subprocess.run([*doctor, "--repair"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert mend.returncode == 0 and "set aside as catalog.duckdb.damaged-" in mend.stdout, mend.stdout
+    again = run_cli(bucket, f"file://{out}", state, prefect_server)
+    assert again.returncode == 0, again.stderr[-3000:]
+    counts = json.loads((out / "runs" / latest() / "manifest.json").read_text())["counts"]
+    assert (counts["chunks"], counts["themes"]) == (before["chunks"], before["themes"])
+    assert counts["chunks_embedded"] == 0, "the cache is apart from the catalog: nothing is embedded twice"
+    healthy = subprocess.run(doctor, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert healthy.returncode == 0, healthy.stdout
