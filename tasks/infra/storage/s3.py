@@ -5,11 +5,17 @@ Credentials come from the standard AWS chain (environment, shared config/credent
 reads stream the body, writes go through boto3's transfer manager (multipart above 64 MiB). A single PUT
 is atomic in S3, so ``latest.json`` flips in one step. Every botocore failure is translated here into a
 `StorageError` subclass that names the bucket, the cause and the fix.
+
+Transient faults are retried, with a bounded total: every call through botocore's ``standard`` retry mode
+(5xx, throttling, dropped and timed-out connections; up to :data:`ATTEMPTS` attempts with jittered exponential
+backoff, at most 20 s apart), and a body read that breaks off midway by reading the object again (up to
+:data:`ATTEMPTS` times). A call that needed retries says so in the run's log.
 """
 
 from __future__ import annotations
 
 import io
+import time
 from collections.abc import Iterator
 from urllib.parse import urlparse
 
@@ -22,9 +28,11 @@ from botocore.exceptions import (
     ConnectionClosedError,
     ConnectTimeoutError,
     EndpointConnectionError,
+    IncompleteReadError,
     NoCredentialsError,
     PartialCredentialsError,
     ReadTimeoutError,
+    ResponseStreamingError,
 )
 
 from tasks.infra.errors import (
@@ -35,6 +43,7 @@ from tasks.infra.errors import (
     ObjectNotFoundError,
     StorageError,
 )
+from tasks.infra.stage import stage_logger
 from tasks.infra.storage.base import ObjectInfo, check_key
 
 DENIED_CODES = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403", "Forbidden",
@@ -43,6 +52,12 @@ MISSING_BUCKET_CODES = {"NoSuchBucket"}
 UNREACHABLE = (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, ConnectionClosedError)
 TRANSFER = TransferConfig(multipart_threshold=64 * 1024 * 1024, multipart_chunksize=16 * 1024 * 1024)
 READ_BLOCK = 1 << 20
+#: Attempts per call (botocore's standard mode) and per object read; the backoff between them doubles from
+#: :data:`READ_BACKOFF_S`.
+ATTEMPTS = 6
+READ_BACKOFF_S = 0.2
+#: A body read that breaks off midway (the GET itself succeeded): read the object again.
+BROKEN_READ = (ConnectionClosedError, ReadTimeoutError, ResponseStreamingError, IncompleteReadError)
 
 
 def parse_s3_url(url: str) -> tuple[str, str]:
@@ -62,7 +77,7 @@ class S3Storage:
         self.url = url.rstrip("/")
         self.bucket, self.root = parse_s3_url(url)
         self.endpoint = endpoint_url or "AWS"
-        config = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=60,
+        config = Config(retries={"max_attempts": ATTEMPTS, "mode": "standard"}, connect_timeout=5, read_timeout=60,
                         s3={"addressing_style": addressing_style})
         try:
             self.client = boto3.session.Session(region_name=region).client("s3", endpoint_url=endpoint_url,
@@ -88,12 +103,22 @@ class S3Storage:
     def get(self, key: str) -> bytes:
         """Stream an object's body into memory (sizes are capped by the caller from the listing)."""
         full = self.root + check_key(key)
-        response = self._call(f"s3://{self.bucket}/{full}", self.client.get_object, Bucket=self.bucket, Key=full)
-        body = response["Body"]
-        try:
-            return b"".join(iter(lambda: self._call(f"s3://{self.bucket}/{full}", body.read, READ_BLOCK), b""))
-        finally:
-            body.close()
+        what = f"s3://{self.bucket}/{full}"
+        for attempt in range(1, ATTEMPTS + 1):
+            body = self._call(what, self.client.get_object, Bucket=self.bucket, Key=full)["Body"]
+            try:
+                return b"".join(iter(lambda b=body: b.read(READ_BLOCK), b""))
+            except BROKEN_READ as exc:
+                if attempt == ATTEMPTS:
+                    raise translate_error(exc, what, bucket=self.bucket, endpoint=self.endpoint) from None
+                stage_logger().warning(f"S3: reading {what} broke off ({type(exc).__name__}); reading it again "
+                                       f"(attempt {attempt + 1} of {ATTEMPTS})")
+                time.sleep(READ_BACKOFF_S * 2 ** (attempt - 1))
+            except Exception as exc:  # noqa: BLE001 - translated like every other botocore failure
+                raise translate_error(exc, what, bucket=self.bucket, endpoint=self.endpoint) from None
+            finally:
+                body.close()
+        raise AssertionError("unreachable")
 
     def put(self, key: str, data: bytes) -> None:
         """Upload (multipart when large); S3 makes the new object visible all at once."""
@@ -109,9 +134,14 @@ class S3Storage:
     def _call(self, what: str, fn, *args, **kwargs):
         """Run one boto3 call, translating its failure into a `StorageError` that says what to do."""
         try:
-            return fn(*args, **kwargs)
+            result = fn(*args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - every botocore/transfer failure is translated below
             raise translate_error(exc, what, bucket=self.bucket, endpoint=self.endpoint) from None
+        retries = result.get("ResponseMetadata", {}).get("RetryAttempts", 0) if isinstance(result, dict) else 0
+        if retries:
+            stage_logger().warning(f"S3: {what} answered after {retries} retr{'y' if retries == 1 else 'ies'} "
+                                   "(transient errors or throttling)")
+        return result
 
 
 def translate_error(exc: Exception, what: str, *, bucket: str, endpoint: str) -> StorageError:
