@@ -169,7 +169,7 @@ def run(
             bucket, params = resolve_corpus(corpus, params)
         settings = check_locations(bucket, output)
         # Prefect costs 1-2 s to import: only `run` pays it, after the cheap checks above have passed.
-        from flows.recluster import recluster
+        from flows.recluster import recluster_flow
 
         if not debug:
             quiet_known_errors()
@@ -180,7 +180,7 @@ def run(
                 TimeElapsedColumn(), TimeRemainingColumn(), console=console) as bars:
             set_sink(BarSink(bars))
             try:
-                result = recluster(params=params, bucket_url=bucket, output_url=output)
+                result = recluster_flow(settings)(params=params, bucket_url=bucket, output_url=output)
             finally:
                 set_sink(None)
     except ThemesiftError as exc:

@@ -89,14 +89,25 @@ def embed_corpus(catalog: Catalog, *, corpus_path: Path, cache: EmbeddingCache, 
     return EmbedSummary(n_chunks, total, distinct - total, cache.key, dim)
 
 
-def _encode_reporting(encode: Encoder, texts: list[str], done: int, total: int, progress: Progress | None,
-                      step: int = 256) -> np.ndarray:
-    """Encode one commit batch in slices of ``step`` so progress moves while a big batch runs."""
+def _encode_reporting(encode: Encoder, texts: list[str], done: int, total: int,
+                      progress: Progress | None) -> np.ndarray:
+    """Encode one commit batch in slices so progress moves while a big batch runs."""
+    def moved(n: int) -> None:
+        if progress:
+            progress(done + n, total)
+
+    return encode_in_slices(encode, texts, moved)
+
+
+def encode_in_slices(encode: Encoder, texts: list[str], on_slice: Callable[[int], None] | None = None,
+                     step: int = 256) -> np.ndarray:
+    """Encode ``texts`` in slices of ``step`` (the unit both the single-process and the fanned-out paths use,
+    so their vectors are the same), calling ``on_slice`` with the count done after each."""
     parts = []
     for offset in range(0, len(texts), step):
         parts.append(encode(texts[offset : offset + step]))
-        if progress:
-            progress(done + min(offset + step, len(texts)), total)
+        if on_slice:
+            on_slice(min(offset + step, len(texts)))
     return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
 
 
@@ -139,8 +150,18 @@ def embed_task(run: RunRef, settings: Settings) -> dict:
                 catalog, corpus_path=run.corpus_path, cache=cache, encode=None,
                 load_encoder_fn=lambda: _load_logged(settings, backend, log),
                 commit_size=settings.embed_commit_size, progress=stage_progress("embed", log, "passages"))
+    return finish_embedding(run, settings, cache, backend, summary, timing["seconds"])
+
+
+def finish_embedding(run: RunRef, settings: Settings, cache: EmbeddingCache, backend: str, summary: EmbedSummary,
+                     seconds: float) -> dict:
+    """Lay the corpus's vectors out in row order for the later stages; log and return the stage's record."""
+    log = stage_logger()
+    with stopwatch() as timing:
+        with open_catalog(settings.catalog_path) as catalog:
             vectors = load_corpus_embeddings(catalog, run.corpus_path, cache)
         np.save(run.embeddings_path, vectors)
+    timing["seconds"] += seconds
     if cache.quarantined:
         log.warning(f"embed: {len(cache.quarantined):,} unreadable cache part(s) moved to {cache.dir / 'quarantine'} "
                     f"and their passages embedded again: {'; '.join(cache.quarantined[:5])}")

@@ -62,6 +62,14 @@ class Settings(BaseSettings):
         1024, ge=1, description="Chunks embedded between two commits to the embedding cache (the unit of resume)."
     )
     threads: int | None = Field(None, ge=1, description="CPU threads for torch; default: all cores.")
+    dask_address: str | None = Field(
+        None, description="A Dask scheduler (`tcp://host:8786`): the embed stage's partitions run on its workers "
+                          "through Prefect's DaskTaskRunner."
+    )
+    dask_workers: int = Field(
+        0, ge=0, le=1024, description="Without `dask_address`: embed on a local Dask cluster of this many worker "
+                                      "processes (0: no Dask, the single-process path)."
+    )
     api_key_hashes: list[str] = Field(
         default_factory=list,
         description="HTTP API: SHA-256 hex digests of the accepted bearer keys, as a JSON list (`themesift api-key` "

@@ -39,6 +39,8 @@ class _StageTask:
         return self._prefect_task()(*args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:  # submit, map, with_options, fn, name, ...
+        if name.startswith("_"):  # not built yet (unpickling): never recurse through _prefect_task
+            raise AttributeError(name)
         return getattr(self._prefect_task(), name)
 
 

