@@ -15,6 +15,12 @@
    with `tasks.core.knn_graph.build_knn_graph` + `tasks.core.clustering.cluster_embeddings` at default parameters, and
    reports the NMI between the two theme assignments (and each one's NMI to the intent labels).
 5. Peak RSS of the embed stage per backend, each in a fresh child process (load + encode 200 chunks).
+
+``--dask N`` measures the fanned-out embed stage instead (`tasks.embed_partitions`): the same sample
+encoded in one process on ``--threads`` threads (the baseline), then on local Dask clusters of 1..N
+single-threaded worker processes, each worker warmed (model loaded) before the clock starts, at two partition
+sizes; it prints chunks/s, the ratio to the baseline, and the fitted per-worker rate and per-partition
+overhead (seconds = chunks / (workers x rate) + partitions / workers x overhead) the scale plan uses.
 """
 
 from __future__ import annotations
@@ -141,7 +147,11 @@ def main() -> None:
     parser.add_argument("--state", type=Path, default=None, help="state folder for ONNX builds (default: temp)")
     parser.add_argument("--skip-banking77", action="store_true")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--dask", type=int, default=0, help="measure the Dask fan-out on 1..N local workers")
     args = parser.parse_args()
+    if args.dask:
+        dask_scaling(args)
+        return
 
     from tasks.core.embedding.engines import BACKENDS, REFERENCE_BACKEND, resolve_backend
     from tasks.infra.machine import cpu_features
@@ -171,6 +181,49 @@ def main() -> None:
     print_report(report)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
+
+
+def dask_scaling(args: argparse.Namespace) -> None:
+    """The embed stage's partitions on local Dask clusters of 1..N workers against one process (see docstring)."""
+    from distributed import Client, LocalCluster
+
+    from tasks.core.embedding.engines import load_encoder, resolve_backend
+    from tasks.embed import encode_in_slices
+    from tasks.embed_partitions import encode_partition
+    from tasks.infra.settings import load_settings
+
+    backend = resolve_backend("auto")
+    state = args.state or Path(tempfile.mkdtemp(prefix="themesift-bench-dask-"))
+    settings = load_settings(state_dir=str(state), embed_backend=backend, threads=1)
+    texts, info = real_chunks(args.chunks, args.seed)
+    batch = [(str(i), t) for i, t in enumerate(texts)]
+    encode = load_encoder(MODEL, threads=args.threads, backend=backend, models_dir=state / "models")
+    encode_in_slices(encode, texts[:16])
+    start = time.perf_counter()
+    encode_in_slices(encode, texts)
+    alone = len(texts) / (time.perf_counter() - start)
+    print(f"{info}; backend {backend}; one process on {args.threads} threads: {alone:.1f} chunks/s", flush=True)
+    rows = []
+    for workers in range(1, args.dask + 1):
+        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+                Client(cluster) as client:
+            client.run(lambda: __import__("tasks.embed_partitions").embed_partitions.worker_encoder(settings, backend))
+            for size in (16, 128):
+                parts = [batch[i:i + size] for i in range(0, len(batch), size)]
+                start = time.perf_counter()
+                client.gather(client.map(encode_partition, parts, settings=settings, backend=backend, pure=False))
+                seconds = time.perf_counter() - start
+                rows.append((workers, size, len(parts), seconds))
+                print(f"| {workers} worker(s) | partitions of {size} ({len(parts)}) | {len(texts) / seconds:.1f} "
+                      f"chunks/s | x{len(texts) / seconds / alone:.2f} of one process |", flush=True)
+    # One worker, two partition sizes: seconds = chunks / rate + partitions x overhead (two equations). Rows
+    # with more workers are not fitted: 4 partitions over 2 workers leave one idle (load imbalance, not cost).
+    (_, _, p_small, t_small), (_, _, p_large, t_large) = [r for r in rows if r[0] == 1]
+    overhead = (t_small - t_large) / (p_small - p_large)
+    rate = len(texts) / (t_large - p_large * overhead)
+    best = max(len(texts) / seconds for workers, _, _, seconds in rows if workers == args.dask)
+    print(f"fit: {rate:.1f} chunks/s per single-threaded worker, {overhead * 1000:.0f} ms per partition; "
+          f"{args.dask} workers reach {best / rate:.2f} x one worker's rate")
 
 
 def print_report(report: dict) -> None:
