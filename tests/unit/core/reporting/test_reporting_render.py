@@ -136,12 +136,14 @@ def test_a_right_to_left_override_in_a_passage_stops_at_its_end() -> None:
     assert html.count("\u202e") == html.count("\u202e" + "pending is it\u2067 still\u2069\u202c")
 
 
-def test_parameters_show_booleans_and_nulls_as_set() -> None:
+def test_parameters_show_as_they_are_set_booleans_nulls_and_lists_in_json() -> None:
     themes = make_themes(3)
     manifest = make_manifest(themes)
-    manifest["params"].update(publish_items=True, reassign_noise=False, where=None)
+    manifest["params"].update(publish_items=True, reassign_noise=False, where=None, prefix="",
+                              summarizers=["keyphrases", "exemplars"])
     html = render_report(themes, manifest, make_skips())
-    for key, shown in (("publish_items", "true"), ("reassign_noise", "false"), ("where", "null")):
+    for key, shown in (("publish_items", "true"), ("reassign_noise", "false"), ("where", "null"),
+                       ("prefix", '""'), ("summarizers", '[&#34;keyphrases&#34;,&#34;exemplars&#34;]')):
         assert re.search(rf"<dt>{key}</dt><dd>{shown}</dd>", html), key
 
 
