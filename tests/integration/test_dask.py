@@ -36,65 +36,64 @@ def dask_cluster(prefect_server):
             os.environ["PREFECT_API_URL"] = old
 
 
-def run_cli(bucket: Path, root: Path, api_url: str, **env: str) -> tuple[subprocess.CompletedProcess, list]:
-    environ = {**os.environ, "THEMESIFT_BUCKET_URL": f"file://{bucket}", "THEMESIFT_OUTPUT_URL": f"file://{root}/out",
-               "THEMESIFT_STATE_DIR": str(root / "state"), "THEMESIFT_EMBED_COMMIT_SIZE": "16",
-               "PREFECT_API_URL": api_url, **env}
-    done = subprocess.run([sys.executable, "-m", "flows.cli", "run", "-p", "min_cluster_size=10", "-p",
-                           "min_subcluster_size=4"], cwd=ROOT, env=environ, capture_output=True, text=True,
-                          timeout=900)
-    assert done.returncode == 0, done.stderr[-3000:]
+PARAMS = ["-p", "min_cluster_size=10", "-p", "min_subcluster_size=4"]
+
+
+def cli_env(bucket: Path, root: Path, api_url: str, **env: str) -> dict[str, str]:
+    return {**os.environ, "THEMESIFT_BUCKET_URL": f"file://{bucket}", "THEMESIFT_OUTPUT_URL": f"file://{root}/out",
+            "THEMESIFT_STATE_DIR": str(root / "state"), "THEMESIFT_EMBED_COMMIT_SIZE": "8",
+            "PREFECT_API_URL": api_url, **env}
+
+
+def published(root: Path) -> list[tuple]:
     run_id = json.loads((root / "out" / "latest.json").read_text())["run_id"]
     rows = pq.read_table(root / "out" / "runs" / run_id / "assignments.parquet").to_pylist()
-    return done, [(r["chunk_id"], r["theme_id"], r["subtheme_id"]) for r in rows]
+    return [(r["chunk_id"], r["theme_id"], r["subtheme_id"]) for r in rows]
 
 
-def test_a_run_on_dask_publishes_what_a_single_process_run_publishes(dask_cluster, prefect_server, tmp_path):
-    bucket = tmp_path / "bucket"
-    write_planted_corpus(bucket, per_theme=16)
-    _, alone = run_cli(bucket, tmp_path / "alone", prefect_server)
-    fanned, on_dask = run_cli(bucket, tmp_path / "dask", prefect_server,
-                              THEMESIFT_DASK_ADDRESS=dask_cluster.scheduler_address)
-    assert "partitions on the Dask task runner" in fanned.stderr
-    assert on_dask == alone
-    from distributed import Client
-
-    def encoders_loaded() -> int:
-        module = sys.modules.get("tasks.embed_partitions")
-        return len(module._ENCODERS) if module else 0
-
-    with Client(dask_cluster) as client:
-        loaded = client.run(encoders_loaded)
-    assert sorted(loaded.values()) == [1, 1], "both workers embedded, each loading the model once"
-    manifest = json.loads(next((tmp_path / "dask" / "out" / "runs").glob("*/manifest.json")).read_text())
-    assert manifest["counts"]["chunks_embedded"] == manifest["counts"]["chunks"] > 16 * 2
+def run_cli(bucket: Path, root: Path, api_url: str, **env: str) -> tuple[subprocess.CompletedProcess, list]:
+    done = subprocess.run([sys.executable, "-m", "flows.cli", "run", *PARAMS], cwd=ROOT,
+                          env=cli_env(bucket, root, api_url, **env), capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done, published(root)
 
 
-def test_a_worker_killed_mid_embed_loses_no_committed_work(dask_cluster, prefect_server, tmp_path):
-    """SIGKILL one worker once the first partitions are committed: Dask gives its partition to another worker,
-    the run completes, and every passage is embedded exactly once (no committed part is redone)."""
+def test_a_run_on_dask_equals_a_single_process_run_even_when_a_worker_dies(dask_cluster, prefect_server, tmp_path):
+    """The same bucket embedded in one process and on the cluster, where one worker is SIGKILLed once the first
+    partitions are committed: Dask gives its partition to the other worker, the run completes, every passage is
+    embedded exactly once (no committed part is redone), and the assignments equal the single-process run's."""
     import signal
     import time
 
     from distributed import Client
 
     bucket = tmp_path / "bucket"
-    write_planted_corpus(bucket, per_theme=24)
-    env = {**os.environ, "THEMESIFT_BUCKET_URL": f"file://{bucket}", "THEMESIFT_OUTPUT_URL": f"file://{tmp_path}/out",
-           "THEMESIFT_STATE_DIR": str(tmp_path / "state"), "THEMESIFT_EMBED_COMMIT_SIZE": "8",
-           "PREFECT_API_URL": prefect_server, "THEMESIFT_DASK_ADDRESS": dask_cluster.scheduler_address}
+    write_planted_corpus(bucket, per_theme=16)
+    _, alone = run_cli(bucket, tmp_path / "alone", prefect_server)
+
+    def encoders_loaded() -> int:
+        module = sys.modules.get("tasks.embed_partitions")
+        return len(module._ENCODERS) if module else 0
+
     with Client(dask_cluster) as client:
         pids = sorted(client.run(os.getpid).values())
-    proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "run", "-p", "min_cluster_size=10"], cwd=ROOT,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    root = tmp_path / "dask"
+    proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "run", *PARAMS], cwd=ROOT,
+                            env=cli_env(bucket, root, prefect_server,
+                                        THEMESIFT_DASK_ADDRESS=dask_cluster.scheduler_address),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 600
-    while len(list((tmp_path / "state").rglob("part-*.parquet"))) < 2:
+    while len(list((root / "state").rglob("part-*.parquet"))) < 2:
         assert proc.poll() is None and time.monotonic() < deadline, "the run ended before the kill point"
         time.sleep(0.05)
+    with Client(dask_cluster) as client:
+        assert sum(client.run(encoders_loaded).values()) >= 1, "the partitions run on the workers"
     os.kill(pids[0], signal.SIGKILL)
     _, err = proc.communicate(timeout=900)
     assert proc.returncode == 0, err[-3000:]
-    parts = sorted((tmp_path / "state").rglob("part-*.parquet"))
+    assert "partitions on the Dask task runner" in err
+    assert published(root) == alone
+    parts = sorted((root / "state").rglob("part-*.parquet"))
     hashes = [h for p in parts for h in pq.read_table(p, columns=["text_hash"]).column("text_hash").to_pylist()]
-    manifest = json.loads(next((tmp_path / "out" / "runs").glob("*/manifest.json")).read_text())
-    assert len(hashes) == len(set(hashes)) == manifest["counts"]["chunks_embedded"], "each passage embedded once"
+    manifest = json.loads(next((root / "out" / "runs").glob("*/manifest.json")).read_text())
+    assert len(hashes) == len(set(hashes)) == manifest["counts"]["chunks_embedded"] == manifest["counts"]["chunks"]

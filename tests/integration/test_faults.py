@@ -88,22 +88,6 @@ def test_a_full_output_fails_the_run_at_once_and_leaves_no_half_run(prefect_serv
         assert "killed run" not in again.stderr, "nothing was left for the next run to tidy"
 
 
-def test_a_damaged_latest_pointer_is_an_error_not_a_fresh_start(prefect_server, bucket, tmp_path):
-    out = tmp_path / "out"
-    first = run_cli(bucket, f"file://{out}", tmp_path / "state", prefect_server)
-    assert first.returncode == 0, first.stderr[-3000:]
-    run_id = json.loads((out / "latest.json").read_text())["run_id"]
-    (out / "latest.json").write_text('{"run_id": ')  # cut short by a crash of another tool, say
-    result = run_cli(bucket, f"file://{out}", tmp_path / "state", prefect_server)
-    one_line_error(result, 1, "latest.json is damaged", "delete it to start over")
-    (out / "latest.json").write_text(json.dumps({"run_id": run_id}))  # the fix the message gives
-    again = run_cli(bucket, f"file://{out}", tmp_path / "state", prefect_server)
-    assert again.returncode == 0, again.stderr[-3000:]
-    lineage = json.loads((out / "runs" / json.loads((out / "latest.json").read_text())["run_id"] /
-                          "manifest.json").read_text())["lineage"]
-    assert lineage["previous_run_id"] == run_id, "the lineage continues from the run the pointer names"
-
-
 def test_an_output_inside_the_bucket_is_never_read_back(prefect_server, bucket, tmp_path):
     same = run_cli(bucket, f"file://{bucket}", tmp_path / "state", prefect_server)
     one_line_error(same, 2, "is the bucket itself")
@@ -136,7 +120,7 @@ def test_three_runs_started_at_once_on_one_state_two_refuse_cleanly(bucket, tmp_
 def test_damaged_state_is_repaired_or_one_line_with_a_way_out(prefect_server, bucket, tmp_path):
     """A cache part cut short is quarantined and its passages embedded again; a catalog damaged mid-file is one
     error line naming it, `themesift doctor` says so, `--repair` keeps what reads and the next run rebuilds
-    the rest."""
+    the rest; a garbage latest.json is an error, not a fresh start, and doctor mends it."""
     out, state = tmp_path / "out", tmp_path / "state"
     first = run_cli(bucket, f"file://{out}", state, prefect_server)
     assert first.returncode == 0, first.stderr[-3000:]
@@ -169,3 +153,16 @@ def test_damaged_state_is_repaired_or_one_line_with_a_way_out(prefect_server, bu
     assert counts["chunks_embedded"] == 0, "the cache is apart from the catalog: nothing is embedded twice"
     healthy = subprocess.run(doctor, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert healthy.returncode == 0, healthy.stdout
+
+    # A garbage latest.json (cut short by another tool, say) stops the next run before any work, never a fresh
+    # start; `doctor --repair` points it back at the newest complete run and the lineage goes on from there.
+    run_id = latest()
+    (out / "latest.json").write_text('{"run_id": ')
+    garbage = run_cli(bucket, f"file://{out}", state, prefect_server)
+    one_line_error(garbage, 1, "latest.json is damaged", "delete it to start over")
+    mend = subprocess.run([*doctor, "--repair"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert mend.returncode == 0 and f"pointed at {run_id}" in " ".join(mend.stdout.split()), mend.stdout
+    after = run_cli(bucket, f"file://{out}", state, prefect_server)
+    assert after.returncode == 0, after.stderr[-3000:]
+    lineage = json.loads((out / "runs" / latest() / "manifest.json").read_text())["lineage"]
+    assert lineage["previous_run_id"] == run_id, "the lineage continues from the run the pointer names"
