@@ -69,7 +69,7 @@ def read_latest(storage: Storage) -> dict | None:
     except ValueError as exc:
         raise StorageError(
             f"{storage.url.rstrip('/')}/{LATEST_KEY} is damaged ({str(exc)[:80]}), so the previous run is unknown: "
-            'write {"run_id": "<the newest complete run under runs/>"} into it, or delete it to start over (theme '
+            "`themesift doctor --repair` points it at the newest complete run; or delete it to start over (theme "
             "ids restart)") from None
     return pointer
 
