@@ -104,7 +104,8 @@ class S3Storage:
         """Stream an object's body into memory (sizes are capped by the caller from the listing)."""
         full = self.root + check_key(key)
         what = f"s3://{self.bucket}/{full}"
-        for attempt in range(1, ATTEMPTS + 1):
+        attempt = 1
+        while True:  # every pass returns, raises, or reads the object again
             body = self._call(what, self.client.get_object, Bucket=self.bucket, Key=full)["Body"]
             try:
                 return b"".join(iter(lambda b=body: b.read(READ_BLOCK), b""))
@@ -114,11 +115,11 @@ class S3Storage:
                 stage_logger().warning(f"S3: reading {what} broke off ({type(exc).__name__}); reading it again "
                                        f"(attempt {attempt + 1} of {ATTEMPTS})")
                 time.sleep(READ_BACKOFF_S * 2 ** (attempt - 1))
+                attempt += 1
             except Exception as exc:  # noqa: BLE001 - translated like every other botocore failure
                 raise translate_error(exc, what, bucket=self.bucket, endpoint=self.endpoint) from None
             finally:
                 body.close()
-        raise AssertionError("unreachable")
 
     def put(self, key: str, data: bytes) -> None:
         """Upload (multipart when large); S3 makes the new object visible all at once."""
