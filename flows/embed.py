@@ -11,14 +11,16 @@ from prefect import flow
 
 from tasks.chunk import chunk_task
 from tasks.embed import embed_task
+from tasks.embed_partitions import declared_task_runner, embed_fanned_out
 from tasks.index import index_task
 from tasks.infra.params import ChunkParams, IngestParams, RunParams
 from tasks.infra.runs import run_lock
 from tasks.ingest import ingest_task
+from tasks.ingest_partitions import ingest_fanned_out
 from tasks.start import prepare_run, start_run_task
 
 
-@flow(name="embed", log_prints=False, validate_parameters=True)
+@flow(name="embed", log_prints=False, validate_parameters=True, task_runner=declared_task_runner())
 def embed_bucket(params: RunParams | None = None, bucket_url: str | None = None, output_url: str | None = None,
                  state_dir: str | None = None, run_id: str | None = None) -> dict:
     """Embed the current files of a bucket and publish its search index.
@@ -37,7 +39,8 @@ def embed_bucket(params: RunParams | None = None, bucket_url: str | None = None,
                                    run_id=run_id)
     with run_lock(settings.state_dir):
         run = start_run_task(settings, params, run_id)
-        ingest_task(run, settings, params.view(IngestParams))
+        fanned_out = settings.dask_address or settings.dask_workers
+        (ingest_fanned_out if fanned_out else ingest_task)(run, settings, params.view(IngestParams))
         chunk_task(run, settings, params.view(ChunkParams))
-        embedded = embed_task(run, settings)
+        embedded = embed_fanned_out(run, settings) if fanned_out else embed_task(run, settings)
         return index_task(run, settings, params.view(ChunkParams), embedded)

@@ -10,15 +10,13 @@ small record (counts, seconds). Deployments: ``recluster/nightly`` (cron, UTC) a
 
 from __future__ import annotations
 
-import os
-
 from prefect import flow
 
 from tasks.chunk import chunk_task
 from tasks.cluster import cluster_task
 from tasks.curate import curate_task
 from tasks.embed import embed_task
-from tasks.embed_partitions import dask_task_runner, embed_fanned_out
+from tasks.embed_partitions import dask_task_runner, declared_task_runner, embed_fanned_out
 from tasks.finish import fail_run, finish_task
 from tasks.infra.params import (
     ChunkParams,
@@ -33,8 +31,9 @@ from tasks.infra.params import (
     SummaryParams,
 )
 from tasks.infra.runs import run_lock
-from tasks.infra.settings import Settings, load_settings
+from tasks.infra.settings import Settings
 from tasks.ingest import ingest_task
+from tasks.ingest_partitions import ingest_fanned_out
 from tasks.knn import knn_task
 from tasks.lineage import lineage_task
 from tasks.phrases import phrases_task
@@ -45,15 +44,7 @@ from tasks.start import prepare_run, start_run_task
 from tasks.summarize import summarize_task
 
 
-def _declared_runner():
-    """The task runner a deployment's worker gets: Dask when its environment names a scheduler or a local
-    cluster size (the CLI picks per run with `recluster_flow`); Prefect's default otherwise."""
-    if not (os.environ.get("THEMESIFT_DASK_ADDRESS") or os.environ.get("THEMESIFT_DASK_WORKERS", "0") != "0"):
-        return None
-    return dask_task_runner(load_settings())
-
-
-@flow(name="recluster", log_prints=False, validate_parameters=True, task_runner=_declared_runner())
+@flow(name="recluster", log_prints=False, validate_parameters=True, task_runner=declared_task_runner())
 def recluster(params: RunParams | None = None, bucket_url: str | None = None,
               output_url: str | None = None, state_dir: str | None = None, run_id: str | None = None) -> dict:
     """Re-cluster the whole current corpus of a bucket and publish a new run.
@@ -73,9 +64,10 @@ def recluster(params: RunParams | None = None, bucket_url: str | None = None,
     with run_lock(settings.state_dir):
         run = start_run_task(settings, params, run_id)
         try:
-            stages = {"ingest": ingest_task(run, settings, params.view(IngestParams)),
-                      "chunk": chunk_task(run, settings, params.view(ChunkParams))}
             fanned_out = settings.dask_address or settings.dask_workers
+            ingest = ingest_fanned_out if fanned_out else ingest_task
+            stages = {"ingest": ingest(run, settings, params.view(IngestParams)),
+                      "chunk": chunk_task(run, settings, params.view(ChunkParams))}
             stages["embed"] = embed_fanned_out(run, settings) if fanned_out else embed_task(run, settings)
             stages["knn"] = knn_task(run, settings, params.view(GraphParams))
             stages["cluster"] = cluster_task(run, settings, params.view(ClusterParams))
@@ -93,7 +85,8 @@ def recluster(params: RunParams | None = None, bucket_url: str | None = None,
 
 
 def recluster_flow(settings: Settings):
-    """The recluster flow on the task runner the settings ask for: Dask (`tasks.embed_partitions`) when
-    ``THEMESIFT_DASK_ADDRESS`` or ``THEMESIFT_DASK_WORKERS`` is set, else as declared."""
+    """The recluster flow on the task runner the settings ask for: Dask (`tasks.ingest_partitions`,
+    `tasks.embed_partitions`) when ``THEMESIFT_DASK_ADDRESS`` or ``THEMESIFT_DASK_WORKERS`` is set, else as
+    declared."""
     runner = dask_task_runner(settings)
     return recluster if runner is None else recluster.with_options(task_runner=runner)

@@ -13,6 +13,7 @@ once, by the flow, and handed to the workers).
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -26,7 +27,7 @@ from tasks.infra.catalog import open_catalog
 from tasks.infra.errors import ConfigError
 from tasks.infra.progress import stage_progress
 from tasks.infra.runs import RunRef
-from tasks.infra.settings import Settings
+from tasks.infra.settings import Settings, load_settings
 from tasks.infra.stage import stage_logger, stopwatch
 
 #: One encoder per (model, backend, device) in each worker process, loaded by its first partition.
@@ -50,6 +51,14 @@ def dask_task_runner(settings: Settings) -> Any:
         return DaskTaskRunner(address=settings.dask_address)
     return DaskTaskRunner(cluster_kwargs={"n_workers": settings.dask_workers, "threads_per_worker": 1,
                                           "processes": True, "dashboard_address": None})
+
+
+def declared_task_runner() -> Any:
+    """The task runner a deployment's worker gets: Dask when its environment names a scheduler or a local
+    cluster size (the CLI picks per run with `flows.recluster.recluster_flow`); Prefect's default otherwise."""
+    if not (os.environ.get("THEMESIFT_DASK_ADDRESS") or os.environ.get("THEMESIFT_DASK_WORKERS", "0") != "0"):
+        return None
+    return dask_task_runner(load_settings())
 
 
 def worker_encoder(settings: Settings, backend: str) -> Encoder:

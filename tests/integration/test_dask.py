@@ -1,5 +1,5 @@
-"""The embed stage fanned out on a real Dask cluster (``distributed.LocalCluster``, 2 worker processes of one
-thread) through Prefect's DaskTaskRunner, driven by the CLI against a real Prefect server."""
+"""The ingest and embed stages fanned out on a real Dask cluster (``distributed.LocalCluster``, 2 worker
+processes of one thread) through Prefect's DaskTaskRunner, driven by the CLI against a real Prefect server."""
 
 from __future__ import annotations
 
@@ -59,9 +59,10 @@ def run_cli(bucket: Path, root: Path, api_url: str, **env: str) -> tuple[subproc
 
 
 def test_a_run_on_dask_equals_a_single_process_run_even_when_a_worker_dies(dask_cluster, prefect_server, tmp_path):
-    """The same bucket embedded in one process and on the cluster, where one worker is SIGKILLed once the first
-    partitions are committed: Dask gives its partition to the other worker, the run completes, every passage is
-    embedded exactly once (no committed part is redone), and the assignments equal the single-process run's."""
+    """The same bucket read and embedded in one process and on the cluster (ingest and embed partitions on the
+    workers), where one worker is SIGKILLed once the first embed partitions are committed: Dask gives its
+    partition to the other worker, the run completes, every passage is embedded exactly once (no committed part
+    is redone), and the assignments equal the single-process run's."""
     import signal
     import time
 
@@ -75,6 +76,10 @@ def test_a_run_on_dask_equals_a_single_process_run_even_when_a_worker_dies(dask_
         module = sys.modules.get("tasks.embed_partitions")
         return len(module._ENCODERS) if module else 0
 
+    def buckets_opened() -> int:
+        module = sys.modules.get("tasks.ingest_partitions")
+        return len(module._STORAGES) if module else 0
+
     with Client(dask_cluster) as client:
         pids = sorted(client.run(os.getpid).values())
     root = tmp_path / "dask"
@@ -87,11 +92,13 @@ def test_a_run_on_dask_equals_a_single_process_run_even_when_a_worker_dies(dask_
         assert proc.poll() is None and time.monotonic() < deadline, "the run ended before the kill point"
         time.sleep(0.05)
     with Client(dask_cluster) as client:
-        assert sum(client.run(encoders_loaded).values()) >= 1, "the partitions run on the workers"
+        assert sum(client.run(encoders_loaded).values()) >= 1, "the embed partitions run on the workers"
+        assert sum(client.run(buckets_opened).values()) >= 1, "the ingest partitions run on the workers"
     os.kill(pids[0], signal.SIGKILL)
     _, err = proc.communicate(timeout=900)
     assert proc.returncode == 0, err[-3000:]
-    assert "partitions on the Dask task runner" in err
+    assert "objects to read in 1 partitions on the Dask task runner" in err
+    assert "partitions on the Dask task runner (" in err
     assert published(root) == alone
     parts = sorted((root / "state").rglob("part-*.parquet"))
     hashes = [h for p in parts for h in pq.read_table(p, columns=["text_hash"]).column("text_hash").to_pylist()]

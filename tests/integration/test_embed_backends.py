@@ -119,6 +119,21 @@ def test_plain_torch_bert_gives_the_sentence_transformers_bf16_vectors_bit_for_b
     np.testing.assert_array_equal(plain, reference)
 
 
+def test_the_gpu_half_precision_path_agrees_with_fp32_when_run_on_the_cpu():
+    """torch-fp16 is the GPU's backend; its code (dtype casts, pooling, normalising) is the same on any device,
+    so it is checked here on the CPU, where torch runs float16 too (slowly)."""
+    import torch
+
+    from tasks.core.embedding.engines import torch_half_encoder
+    from tasks.core.embedding.identity import resolve_model
+
+    fp32 = load_encoder(MODEL, backend="st-fp32", threads=2)(SENTENCES)
+    half = torch_half_encoder(resolve_model(MODEL), MODEL, device="cpu", batch_size=4, dtype=torch.float16)(SENTENCES)
+    assert half.dtype == np.float32 and half.shape == fp32.shape
+    cosine = (half * fp32).sum(axis=1)
+    assert cosine.min() >= 0.9995, cosine.round(6)
+
+
 def test_plain_torch_bert_declines_models_it_does_not_reproduce(tmp_path):
     from tasks.core.embedding.bert_torch import supports
     from tasks.core.embedding.identity import resolve_model

@@ -10,10 +10,12 @@ backend        what runs
                vector never depends on its batch-mates; the embedding table stays float32.
 ``torch-bf16`` the model cast to bfloat16 (fast only with AMX or avx512_bf16); BERT checkpoints run on a
                plain-torch encoder (`tasks.core.embedding.bert_torch`) with identical vectors and a 3.5 s faster start.
+``torch-fp16`` the same in float16, on a GPU only (tensor cores on every CUDA GPU since Volta; bf16 needs
+               Ampere or later, and fp16 keeps 3 more mantissa bits): ``THEMESIFT_DEVICE=cuda``.
 =============  ==========================================================================================
 
 ``auto`` resolves to a concrete backend at run time from the device and the CPU's features (read from
-``/proc/cpuinfo``, never hard-coded): ``cuda`` -> ``st-fp32`` on the GPU; a CPU with bf16 instructions
+``/proc/cpuinfo``, never hard-coded): ``cuda`` -> ``torch-fp16`` on the GPU; a CPU with bf16 instructions
 (AMX or avx512_bf16) -> ``torch-bf16``; else a CPU with VNNI and ONNX Runtime installed -> ``onnx-int8``;
 anything else -> ``st-fp32``. On an AMD EPYC (avx512_bf16 + VNNI, no AMX) torch-bf16 was as fast on
 240-token chunks as the int8 recipe that holds the theme-agreement bar, with far closer vectors
@@ -33,6 +35,7 @@ import logging
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -40,8 +43,9 @@ from tasks.core.embedding.identity import BACKEND, resolve_model
 from tasks.infra.errors import ConfigError, ModelError
 from tasks.infra.machine import CpuFeatures, cpu_features, default_threads
 
-BACKENDS = ("st-fp32", "onnx-fp32", "onnx-int8", "torch-bf16")
-BACKEND_CHOICES = ("auto", *BACKENDS)
+BACKENDS = ("st-fp32", "onnx-fp32", "onnx-int8", "torch-bf16")  # every one runs on a CPU
+GPU_BACKENDS = ("torch-fp16",)
+BACKEND_CHOICES = ("auto", *BACKENDS, *GPU_BACKENDS)
 REFERENCE_BACKEND = "st-fp32"
 MAX_BATCH_TOKENS = 16384  # padded tokens per forward pass: 64 chunks of 256, or many more short queries
 Encoder = Callable[[Sequence[str]], np.ndarray]
@@ -58,17 +62,20 @@ def resolve_backend(requested: str, *, device: str = "cpu", features: CpuFeature
     """The concrete backend for a setting value (``auto`` or a backend name) on this machine.
 
     Raises:
-        ConfigError: for an unknown name, or an ONNX backend asked to run on ``cuda``.
+        ConfigError: for an unknown name, an ONNX backend asked to run on ``cuda`` or a GPU one on the CPU.
     """
     if requested not in BACKEND_CHOICES:
         raise ConfigError(f"THEMESIFT_EMBED_BACKEND={requested!r} is not one of {', '.join(BACKEND_CHOICES)}")
     if device != "cpu" and requested.startswith("onnx-"):
         raise ConfigError(f"embed backend {requested} runs on the CPU only; set THEMESIFT_DEVICE=cpu or "
                           "THEMESIFT_EMBED_BACKEND=st-fp32 (or auto) for a GPU")
+    if device == "cpu" and requested in GPU_BACKENDS:
+        raise ConfigError(f"embed backend {requested} runs on a GPU only; set THEMESIFT_DEVICE=cuda, or choose "
+                          f"one of {', '.join(BACKENDS)} for the CPU")
     if requested != "auto":
         return requested
     if device != "cpu":
-        return REFERENCE_BACKEND
+        return "torch-fp16"  # half precision on the GPU's tensor cores: vectors within cosine 0.9999 of fp32
     features = features or cpu_features()
     onnx_ok = onnxruntime_available() if onnx_ok is None else onnx_ok
     if features.amx_bf16 or features.avx512_bf16:
@@ -190,14 +197,15 @@ def st_encoder(model_dir: str, name: str, *, device: str, batch_size: int) -> En
     return encode
 
 
-def torch_bf16_encoder(model_dir: str, name: str, *, device: str, batch_size: int) -> Encoder:
-    """``torch-bf16``: the model in bfloat16 over length-bucketed batches.
+def torch_half_encoder(model_dir: str, name: str, *, device: str, batch_size: int, dtype: Any) -> Encoder:
+    """``torch-bf16`` / ``torch-fp16``: the model in ``dtype`` (torch.bfloat16 or torch.float16) over
+    length-bucketed batches.
 
     A BERT checkpoint with mean pooling (the packaged model) runs on `tasks.core.embedding.bert_torch.BertEncoder`,
     which gives the same vectors bit for bit without importing sentence-transformers (3.5 s saved per run that
     embeds anything); any other model goes through sentence-transformers' modules.
     """
-    # torch costs seconds to import (bert_torch imports it too): only the torch-bf16 engine loads them.
+    # torch costs seconds to import (bert_torch imports it too): only the torch-half engines load them.
     import torch
 
     from tasks.core.embedding.bert_torch import BertEncoder, supports
@@ -205,11 +213,11 @@ def torch_bf16_encoder(model_dir: str, name: str, *, device: str, batch_size: in
     batcher = TokenBatcher(Path(model_dir), batch_size)
     if supports(Path(model_dir)):
         try:
-            return batched_encoder(batcher, BertEncoder(Path(model_dir), dtype=torch.bfloat16, device=device))
+            return batched_encoder(batcher, BertEncoder(Path(model_dir), dtype=dtype, device=device))
         except Exception as exc:  # noqa: BLE001 - any load failure has the same fix
             raise ModelError(f"cannot load embedding model {name!r} from {model_dir} ({type(exc).__name__}: "
                              f"{str(exc)[:200]}); set THEMESIFT_MODEL to a sentence-transformers folder") from None
-    model = load_sentence_transformer(model_dir, name, device).to(torch.bfloat16).eval()
+    model = load_sentence_transformer(model_dir, name, device).to(dtype).eval()
 
     def forward(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         features = {"input_ids": torch.from_numpy(ids).to(device),
@@ -219,6 +227,25 @@ def torch_bf16_encoder(model_dir: str, name: str, *, device: str, batch_size: in
             return model(features)["sentence_embedding"].float().cpu().numpy()
 
     return batched_encoder(batcher, forward)
+
+
+def check_device(device: str) -> None:
+    """Fail with the fix when ``device`` names a GPU this process's torch cannot use.
+
+    Raises:
+        ConfigError: CUDA asked for but not available (a CPU-only torch build, no driver, or no such index).
+    """
+    if not device.startswith("cuda"):
+        return
+    # torch costs seconds to import: only a run asking for a GPU pays it here.
+    import torch
+
+    index = int(device.partition(":")[2] or 0)
+    if not torch.cuda.is_available() or index >= torch.cuda.device_count():
+        build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
+        raise ConfigError(f"THEMESIFT_DEVICE={device} but torch {torch.__version__} ({build}) sees "
+                          f"{torch.cuda.device_count() if torch.cuda.is_available() else 0} CUDA device(s); install a "
+                          "CUDA build of torch on a machine with an NVIDIA driver, or set THEMESIFT_DEVICE=cpu")
 
 
 def onnx_encoder(onnx_path: Path, model_dir: str, *, batch_size: int, threads: int) -> Encoder:
@@ -253,23 +280,26 @@ def load_backend_encoder(name: str, model_dir: str, backend: str, *, device: str
         name: the model setting (for messages and cache keys).
         model_dir: where the model loads from (`tasks.core.embedding.identity.resolve_model`).
         backend: a concrete backend name (not ``auto``).
-        device: ``cpu`` or ``cuda`` (torch backends only).
+        device: ``cpu``, ``cuda`` or ``cuda:N`` (torch backends only).
         batch_size: most texts per forward pass.
         threads: CPU threads (default: the cores this process may use).
         models_dir: where built ONNX models are cached (``<state>/models``); required for ``onnx-*``.
 
     Raises:
         ModelError: when the model cannot be loaded or built.
-        ConfigError: for an unknown backend.
+        ConfigError: for an unknown backend, or a GPU device this torch cannot see.
     """
     threads = threads or default_threads()
-    if backend in ("st-fp32", "torch-bf16"):
+    if backend in ("st-fp32", "torch-bf16", "torch-fp16"):
         # torch costs seconds to import: only the engines that run a model load it.
         import torch
 
         torch.set_num_threads(threads)
-        make = st_encoder if backend == "st-fp32" else torch_bf16_encoder
-        return make(model_dir, name, device=device, batch_size=batch_size)
+        check_device(device)
+        if backend == "st-fp32":
+            return st_encoder(model_dir, name, device=device, batch_size=batch_size)
+        dtype = torch.bfloat16 if backend == "torch-bf16" else torch.float16
+        return torch_half_encoder(model_dir, name, device=device, batch_size=batch_size, dtype=dtype)
     if backend in ("onnx-fp32", "onnx-int8"):
         # imports the ONNX toolchain: only the onnx-* engines need it.
         from tasks.core.embedding.onnx_build import ensure_onnx_model

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tasks.core.embedding.engines import BACKENDS, normalise_rows, plan_batches, resolve_backend
+from tasks.core.embedding.engines import BACKENDS, check_device, normalise_rows, plan_batches, resolve_backend
 from tasks.core.embedding.identity import model_key
 from tasks.embed import embedding_cache
 from tasks.infra.errors import ConfigError
@@ -49,18 +49,41 @@ def test_auto_resolves_from_cpu_features(cpuinfo, onnx_ok, expected):
     assert resolve_backend("auto", features=parse_cpuinfo(cpuinfo), onnx_ok=onnx_ok) == expected
 
 
-def test_auto_on_cuda_uses_the_reference_backend_and_explicit_names_pass_through():
-    assert resolve_backend("auto", device="cuda", features=parse_cpuinfo(INTEL_AMX), onnx_ok=True) == "st-fp32"
+def test_auto_on_cuda_runs_half_precision_and_explicit_names_pass_through():
+    for device in ("cuda", "cuda:1"):
+        assert resolve_backend("auto", device=device, features=parse_cpuinfo(INTEL_AMX), onnx_ok=True) == "torch-fp16"
     for backend in BACKENDS:
         assert resolve_backend(backend, features=parse_cpuinfo(OLD), onnx_ok=False) == backend
     assert resolve_backend("torch-bf16", device="cuda") == "torch-bf16"
+    assert resolve_backend("st-fp32", device="cuda") == "st-fp32"
 
 
-def test_unknown_backend_and_onnx_on_cuda_are_config_errors():
+def test_unknown_backend_onnx_on_cuda_and_fp16_on_a_cpu_are_config_errors():
     with pytest.raises(ConfigError, match="not one of"):
         resolve_backend("onnx-int4")
     with pytest.raises(ConfigError, match="CPU only"):
         resolve_backend("onnx-int8", device="cuda")
+    with pytest.raises(ConfigError, match="GPU only"):
+        resolve_backend("torch-fp16", device="cpu")
+
+
+def test_the_device_setting_is_validated(monkeypatch):
+    for good in ("cpu", "cuda", "cuda:3"):
+        monkeypatch.setenv("THEMESIFT_DEVICE", good)
+        assert load_settings().device == good
+    for bad in ("gpu", "cuda:x", "CUDA", "mps"):
+        monkeypatch.setenv("THEMESIFT_DEVICE", bad)
+        with pytest.raises(ConfigError, match="THEMESIFT_DEVICE"):
+            load_settings()
+
+
+def test_a_gpu_torch_cannot_see_is_one_clear_error():
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: the refusal is for machines without one")
+    with pytest.raises(ConfigError, match=r"THEMESIFT_DEVICE=cuda:0 but torch .* sees 0 CUDA device"):
+        check_device("cuda:0")
+    check_device("cpu")  # nothing to check
 
 
 def test_the_setting_is_validated_and_defaults_to_auto(monkeypatch):

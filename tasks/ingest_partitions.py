@@ -1,0 +1,116 @@
+"""The ingest stage fanned out: the objects to read, in partitions, decoded by mapped Prefect tasks on Dask.
+
+With the Dask task runner (``THEMESIFT_DASK_ADDRESS`` or ``THEMESIFT_DASK_WORKERS``, `tasks.embed_partitions`)
+the ingest stage becomes: the plan (list the bucket, compare with the catalog: `tasks.ingest.plan_ingest`),
+one `decode_partition` task per partition of objects to read (at most `PARTITION_OBJECTS` objects and
+`PARTITION_BYTES` of listed size), and the flow process committing each object of a returned partition to the
+catalog in its own transaction, as in the single-process path. Workers read the objects from the bucket
+themselves (S3, or a folder they share) and return the decoded documents and skips; they never touch the
+catalog. A worker killed mid-partition loses that partition only (Dask runs it again elsewhere); a killed flow
+resumes from the objects already committed, since an object committed is unchanged at the next listing.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from tasks.core.decode import Decoded, DecodeOptions
+from tasks.infra.catalog import open_catalog
+from tasks.infra.params import IngestParams
+from tasks.infra.progress import stage_progress
+from tasks.infra.runs import RunRef
+from tasks.infra.settings import Settings
+from tasks.infra.stage import stage_logger, stopwatch
+from tasks.infra.storage import ObjectInfo, Storage, open_storage
+from tasks.ingest import (
+    close_ingest,
+    commit_object,
+    excluded_prefix,
+    new_counts,
+    plan_ingest,
+    read_and_decode,
+    summary_line,
+)
+
+#: A partition holds at most this many objects ...
+PARTITION_OBJECTS = 256
+#: ... and at most this many bytes (listed sizes), so one large object does not hold many small ones back.
+PARTITION_BYTES = 16 * 1024 * 1024
+
+#: One bucket client per URL in each worker process, opened by its first partition.
+_STORAGES: dict[str, Storage] = {}
+_OPENING = threading.Lock()
+
+
+def partitions(infos: Sequence[ObjectInfo], *, max_objects: int = PARTITION_OBJECTS,
+               max_bytes: int = PARTITION_BYTES) -> list[list[int]]:
+    """Indices of ``infos`` cut, in order, into partitions of at most ``max_objects`` objects and
+    ``max_bytes`` (an object larger than that is a partition of its own)."""
+    cuts: list[list[int]] = []
+    size = 0
+    for i, info in enumerate(infos):
+        if not cuts or len(cuts[-1]) >= max_objects or size + info.size > max_bytes:
+            cuts.append([])
+            size = 0
+        cuts[-1].append(i)
+        size += info.size
+    return cuts
+
+
+def worker_storage(settings: Settings) -> Storage:
+    """This process's client for the settings' bucket (opened once, then kept)."""
+    with _OPENING:
+        if settings.bucket_url not in _STORAGES:
+            _STORAGES[settings.bucket_url] = open_storage(settings.bucket_url, settings=settings)
+        return _STORAGES[settings.bucket_url]
+
+
+def decode_partition(infos: Sequence[ObjectInfo], settings: Settings, options: DecodeOptions,
+                     max_mb: float) -> list[tuple[str | None, Decoded]]:
+    """Read and decode one partition's objects on a worker: (content hash, decoded) per object, in order.
+    Every problem with an object is its own whole-object skip, as in the single-process path."""
+    storage = worker_storage(settings)
+    return [read_and_decode(storage, info, options, max_mb) for info in infos]
+
+
+def decode_task() -> Any:
+    """`decode_partition` as the Prefect task the flow maps (a plain function, so Dask pickles it by name)."""
+    # Only flows that fan out get here, inside a Prefect flow run: Prefect is imported already.
+    from prefect import task
+    from prefect.cache_policies import NO_CACHE
+
+    return task(decode_partition, name="ingest-partition", cache_policy=NO_CACHE, persist_result=False, retries=2)
+
+
+def ingest_fanned_out(run: RunRef, settings: Settings, params: IngestParams) -> dict:
+    """The ingest stage on the flow's task runner (Dask): plan, map the partitions, commit each object as its
+    partition returns, then the same record as `tasks.ingest.ingest_task`. Called from the flow body."""
+    # Only flows that fan out get here, inside a Prefect flow run: Prefect is imported already.
+    from prefect.futures import as_completed
+    from prefect.utilities.annotations import unmapped
+
+    log = stage_logger()
+    with stopwatch() as timing:
+        storage = open_storage(settings.bucket_url, settings=settings)
+        with open_catalog(settings.catalog_path) as catalog:
+            plan = plan_ingest(storage, catalog, params, excluded_prefix(settings, log))
+            infos = plan.infos()
+            cuts = partitions(infos)
+            log.info(f"ingest: {len(infos):,} objects to read in {len(cuts):,} partitions on the Dask task runner")
+            progress = stage_progress("ingest", log, "objects")
+            progress(0, len(infos))
+            futures = decode_task().map([[infos[i] for i in cut] for cut in cuts], unmapped(settings),
+                                        unmapped(plan.options), unmapped(params.max_object_mb)) if cuts else []
+            by_future = {future.task_run_id: cut for future, cut in zip(futures, cuts, strict=True)}
+            counts, done = new_counts(), 0
+            for future in as_completed(futures):
+                cut = by_future[future.task_run_id]
+                for i, (digest, decoded) in zip(cut, future.result(), strict=True):
+                    commit_object(catalog, run.run_id, plan.to_read[i], digest, decoded, plan.options, counts)
+                done += len(cut)
+                progress(done, len(infos))
+            summary = close_ingest(catalog, run.run_id, params, plan, counts)
+    log.info(summary_line(summary))
+    return {**summary.as_dict(), "seconds": timing["seconds"]}
