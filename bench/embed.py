@@ -21,6 +21,9 @@ encoded in one process on ``--threads`` threads (the baseline), then on local Da
 single-threaded worker processes, each worker warmed (model loaded) before the clock starts, at two partition
 sizes; it prints chunks/s, the ratio to the baseline, and the fitted per-worker rate and per-partition
 overhead (seconds = chunks / (workers x rate) + partitions / workers x overhead) the scale plan uses.
+
+``--device cuda`` measures the GPU instead: st-fp32 on the CPU as the baseline and st-fp32, torch-fp16 and
+torch-bf16 on the GPU, interleaved on the same chunks, with each one's cosine to the CPU vectors.
 """
 
 from __future__ import annotations
@@ -64,17 +67,19 @@ def real_chunks(n: int, seed: int) -> tuple[list[str], dict]:
                     "median_tokens": float(np.median(lengths))}
 
 
-def load_all(backends: list[str], threads: int, models_dir: Path) -> dict:
+def load_all(backends: list[str], threads: int, models_dir: Path, *, device: str = "cpu",
+             batch_size: int = 64) -> dict:
     """Encoders per backend, with load (and first-build) seconds."""
     from tasks.core.embedding.engines import load_encoder
 
     out = {}
     for backend in backends:
         start = time.perf_counter()
-        encode = load_encoder(MODEL, backend=backend, threads=threads, batch_size=64, models_dir=models_dir)
+        encode = load_encoder(MODEL, backend=backend, threads=threads, batch_size=batch_size, models_dir=models_dir,
+                              device=device)
         encode(["warm up", "a second, slightly longer warm-up sentence"])
         out[backend] = (encode, round(time.perf_counter() - start, 1))
-        print(f"loaded {backend} in {out[backend][1]} s", flush=True)
+        print(f"loaded {backend} on {device} in {out[backend][1]} s", flush=True)
     return out
 
 
@@ -148,9 +153,13 @@ def main() -> None:
     parser.add_argument("--skip-banking77", action="store_true")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--dask", type=int, default=0, help="measure the Dask fan-out on 1..N local workers")
+    parser.add_argument("--device", default="cpu", help="cuda: measure the GPU backends against st-fp32 on the CPU")
     args = parser.parse_args()
     if args.dask:
         dask_scaling(args)
+        return
+    if args.device != "cpu":
+        gpu_backends(args)
         return
 
     from tasks.core.embedding.engines import BACKENDS, REFERENCE_BACKEND, resolve_backend
@@ -181,6 +190,35 @@ def main() -> None:
     print_report(report)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
+
+
+def gpu_backends(args: argparse.Namespace) -> None:
+    """``--device cuda``: st-fp32 on ``--threads`` CPU threads (the baseline) and every torch backend on the GPU
+    (batches of 256), timed interleaved on the same chunks; chunks/s, ratio to the CPU and cosine to its vectors."""
+    from tasks.core.embedding.engines import check_device
+    from tasks.infra.errors import ConfigError
+
+    try:
+        check_device(args.device)
+    except ConfigError as exc:
+        raise SystemExit(f"bench/embed.py: {exc}") from None
+    texts, sample_info = real_chunks(args.chunks, args.seed)
+    models_dir = Path(tempfile.mkdtemp(prefix="themesift-bench-embed-")) / "models"
+    encoders = {"cpu st-fp32": load_all(["st-fp32"], args.threads, models_dir)["st-fp32"]}
+    for backend, encoder in load_all(["st-fp32", "torch-fp16", "torch-bf16"], args.threads, models_dir,
+                                     device=args.device, batch_size=256).items():
+        encoders[f"{args.device} {backend}"] = encoder
+    seconds, vectors = time_interleaved(encoders, texts, args.rounds)
+    ref = vectors["cpu st-fp32"]
+    table = {}
+    for name in encoders:
+        cos = (vectors[name] * ref).sum(axis=1)
+        table[name] = {"chunks_per_s": round(len(texts) / seconds[name], 1),
+                       "ratio_to_cpu": round(seconds["cpu st-fp32"] / seconds[name], 2),
+                       "cosine_mean": round(float(cos.mean()), 5), "cosine_min": round(float(cos.min()), 5)}
+        print(f"{name:<20} {table[name]}", flush=True)
+    if args.json:
+        args.json.write_text(json.dumps({"device": args.device, "sample": sample_info, "backends": table}, indent=2))
 
 
 def dask_scaling(args: argparse.Namespace) -> None:
