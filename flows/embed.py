@@ -10,6 +10,7 @@ from __future__ import annotations
 from prefect import flow
 
 from tasks.chunk import chunk_task
+from tasks.chunk_partitions import chunk_fanned_out
 from tasks.embed import embed_task
 from tasks.embed_partitions import declared_task_runner, embed_fanned_out
 from tasks.index import index_task
@@ -41,6 +42,6 @@ def embed_bucket(params: RunParams | None = None, bucket_url: str | None = None,
         run = start_run_task(settings, params, run_id)
         fanned_out = settings.dask_address or settings.dask_workers
         (ingest_fanned_out if fanned_out else ingest_task)(run, settings, params.view(IngestParams))
-        chunk_task(run, settings, params.view(ChunkParams))
+        (chunk_fanned_out if fanned_out else chunk_task)(run, settings, params.view(ChunkParams))
         embedded = embed_fanned_out(run, settings) if fanned_out else embed_task(run, settings)
         return index_task(run, settings, params.view(ChunkParams), embedded)

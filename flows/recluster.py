@@ -13,6 +13,7 @@ from __future__ import annotations
 from prefect import flow
 
 from tasks.chunk import chunk_task
+from tasks.chunk_partitions import chunk_fanned_out
 from tasks.cluster import cluster_task
 from tasks.curate import curate_task
 from tasks.embed import embed_task
@@ -65,9 +66,9 @@ def recluster(params: RunParams | None = None, bucket_url: str | None = None,
         run = start_run_task(settings, params, run_id)
         try:
             fanned_out = settings.dask_address or settings.dask_workers
-            ingest = ingest_fanned_out if fanned_out else ingest_task
+            ingest, chunk = (ingest_fanned_out, chunk_fanned_out) if fanned_out else (ingest_task, chunk_task)
             stages = {"ingest": ingest(run, settings, params.view(IngestParams)),
-                      "chunk": chunk_task(run, settings, params.view(ChunkParams))}
+                      "chunk": chunk(run, settings, params.view(ChunkParams))}
             stages["embed"] = embed_fanned_out(run, settings) if fanned_out else embed_task(run, settings)
             stages["knn"] = knn_task(run, settings, params.view(GraphParams))
             stages["cluster"] = cluster_task(run, settings, params.view(ClusterParams))
@@ -86,7 +87,7 @@ def recluster(params: RunParams | None = None, bucket_url: str | None = None,
 
 def recluster_flow(settings: Settings):
     """The recluster flow on the task runner the settings ask for: Dask (`tasks.ingest_partitions`,
-    `tasks.embed_partitions`) when ``THEMESIFT_DASK_ADDRESS`` or ``THEMESIFT_DASK_WORKERS`` is set, else as
-    declared."""
+    `tasks.chunk_partitions`, `tasks.embed_partitions`) when ``THEMESIFT_DASK_ADDRESS`` or
+    ``THEMESIFT_DASK_WORKERS`` is set, else as declared."""
     runner = dask_task_runner(settings)
     return recluster if runner is None else recluster.with_options(task_runner=runner)

@@ -65,12 +65,12 @@ class Settings(BaseSettings):
     )
     threads: int | None = Field(None, ge=1, description="CPU threads for torch; default: all cores.")
     dask_address: str | None = Field(
-        None, description="A Dask scheduler (`tcp://host:8786`): the ingest and embed stages' partitions run on its "
-                          "workers through Prefect's DaskTaskRunner."
+        None, description="A Dask scheduler (`tcp://host:8786`): the ingest, chunk and embed stages' partitions run "
+                          "on its workers through Prefect's DaskTaskRunner."
     )
     dask_workers: int = Field(
-        0, ge=0, le=1024, description="Without `dask_address`: ingest and embed on a local Dask cluster of this many "
-                                      "worker processes (0: no Dask, the single-process path)."
+        0, ge=0, le=1024, description="Without `dask_address`: ingest, chunk and embed on a local Dask cluster of "
+                                      "this many worker processes (0: no Dask, the single-process path)."
     )
     api_key_hashes: list[str] = Field(
         default_factory=list,

@@ -1,4 +1,4 @@
-"""The ingest and embed stages fanned out on a real Dask cluster (``distributed.LocalCluster``, 2 worker
+"""The ingest, chunk and embed stages fanned out on a real Dask cluster (``distributed.LocalCluster``, 2 worker
 processes of one thread) through Prefect's DaskTaskRunner, driven by the CLI against a real Prefect server."""
 
 from __future__ import annotations
@@ -59,8 +59,8 @@ def run_cli(bucket: Path, root: Path, api_url: str, **env: str) -> tuple[subproc
 
 
 def test_a_run_on_dask_equals_a_single_process_run_even_when_a_worker_dies(dask_cluster, prefect_server, tmp_path):
-    """The same bucket read and embedded in one process and on the cluster (ingest and embed partitions on the
-    workers), where one worker is SIGKILLed once the first embed partitions are committed: Dask gives its
+    """The same bucket read and embedded in one process and on the cluster (ingest, chunk and embed partitions on
+    the workers), where one worker is SIGKILLed once the first embed partitions are committed: Dask gives its
     partition to the other worker, the run completes, every passage is embedded exactly once (no committed part
     is redone), and the assignments equal the single-process run's."""
     import signal
@@ -80,6 +80,10 @@ def test_a_run_on_dask_equals_a_single_process_run_even_when_a_worker_dies(dask_
         module = sys.modules.get("tasks.ingest_partitions")
         return len(module._STORAGES) if module else 0
 
+    def tokenizers_loaded() -> int:
+        module = sys.modules.get("tasks.chunk_partitions")
+        return len(module._FINDERS) if module else 0
+
     with Client(dask_cluster) as client:
         pids = sorted(client.run(os.getpid).values())
     root = tmp_path / "dask"
@@ -94,10 +98,12 @@ def test_a_run_on_dask_equals_a_single_process_run_even_when_a_worker_dies(dask_
     with Client(dask_cluster) as client:
         assert sum(client.run(encoders_loaded).values()) >= 1, "the embed partitions run on the workers"
         assert sum(client.run(buckets_opened).values()) >= 1, "the ingest partitions run on the workers"
+        assert sum(client.run(tokenizers_loaded).values()) >= 1, "the chunk partitions run on the workers"
     os.kill(pids[0], signal.SIGKILL)
     _, err = proc.communicate(timeout=900)
     assert proc.returncode == 0, err[-3000:]
     assert "objects to read in 1 partitions on the Dask task runner" in err
+    assert "documents in 1 partitions on the Dask task runner" in err
     assert "partitions on the Dask task runner (" in err
     assert published(root) == alone
     parts = sorted((root / "state").rglob("part-*.parquet"))
