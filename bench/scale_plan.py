@@ -5,7 +5,7 @@ Usage::
     python bench/scale_plan.py index  --n 1000000 [--build-n 200000] [--queries 4000] [--json out.json]
     python bench/scale_plan.py index  --npy a.npy b.npy ...   # real vectors instead of the synthetic corpus
     python bench/scale_plan.py assign --n 1000000 [--sample 100000] [--full] [--json out.json]
-    python bench/scale_plan.py flow [--corpus ../shared/corpora/20newsgroups/data.jsonl]
+    python bench/scale_plan.py flow [--corpus ../shared/corpora/20newsgroups/data.jsonl] [--dask 2]
 
 Both read the synthetic corpus of ``bench/scale.py`` (generated and cached under ``--cache-dir`` on first use),
 and each runs in its own process so its peak RSS is its own.
@@ -22,8 +22,11 @@ sample rows hold (an IVF index over the sample, searched in blocks, as workers w
 rate and theme NMI/AMI against the planted topics; with ``--full`` also the whole-corpus clustering in the same
 run, and the agreement between the two.
 
-``flow``: the rates of what stays in the flow's process when ingest and embed fan out: chunking (one core,
-documents of ``--corpus``, absent: said so) and committing returned vectors to the embedding cache.
+``flow``: the rates of what stays in the flow's process when ingest and embed fan out: chunking (one process,
+documents of ``--corpus``, absent: said so), committing chunks to the catalog, ingesting 3,000 posts as
+objects (one object per transaction, the old way, against groups) and committing returned vectors to the
+embedding cache; with
+``--dask N`` also the chunk stage's partitions on one process and on 1..N local Dask workers.
 """
 
 from __future__ import annotations
@@ -224,6 +227,49 @@ def sample_then_assign(emb: np.ndarray, truth: np.ndarray, n_sample: int, full: 
     return out
 
 
+def catalog_commit_rate(docs: list[str], find) -> float:
+    """Chunks/s the flow commits to a fresh catalog, batches of 2,000 documents, as the chunk stage does."""
+    import tempfile
+
+    from tasks.chunk import chunk_table, commit_chunks
+    from tasks.core.chunking import ChunkSpec
+    from tasks.infra.catalog import open_catalog
+
+    spec = ChunkSpec("tokens", 240, 32, "all-MiniLM-L6-v2")
+    rows = [(f"d{i}", f"k{i}", text) for i, text in enumerate(docs)]
+    tables = [(rows[i : i + 2000], chunk_table(rows[i : i + 2000], spec, find)) for i in range(0, len(rows), 2000)]
+    with tempfile.TemporaryDirectory() as folder, open_catalog(Path(folder) / "catalog.duckdb") as catalog:
+        start = time.perf_counter()
+        written = sum(commit_chunks(catalog, batch, table) for batch, table in tables)
+        return round(written / (time.perf_counter() - start), 1)
+
+
+def ingest_rates(docs: list[str]) -> dict:
+    """Objects/s of the single-process ingest over ``docs`` as one ``.txt`` object each, committing one object per
+    transaction (the baseline: how ingest committed before) and groups of `tasks.ingest.GROUP_OBJECTS`."""
+    import tempfile
+
+    from tasks.infra.catalog import open_catalog
+    from tasks.infra.params import IngestParams, RunParams
+    from tasks.infra.storage import open_storage
+    from tasks.ingest import GROUP_OBJECTS, ingest_bucket
+
+    out = {"objects": len(docs)}
+    with tempfile.TemporaryDirectory() as folder:
+        bucket = Path(folder) / "bucket"
+        bucket.mkdir()
+        for i, text in enumerate(docs):
+            (bucket / f"post-{i:05d}.txt").write_text(text)
+        storage = open_storage(f"file://{bucket}")
+        for label, group in (("one object per transaction", 1), (f"groups of {GROUP_OBJECTS}", GROUP_OBJECTS)):
+            with open_catalog(Path(folder) / f"catalog-{group}.duckdb") as catalog:
+                start = time.perf_counter()
+                ingest_bucket(storage, catalog, run_id="r", params=RunParams().view(IngestParams), group_objects=group)
+                out[label] = round(len(docs) / (time.perf_counter() - start), 1)
+    out["ratio"] = round(out[f"groups of {GROUP_OBJECTS}"] / out["one object per transaction"], 2)
+    return out
+
+
 def flow_rates(corpus: Path, seed: int) -> dict:
     """What stays in the flow's process when ingest and embed fan out: cutting documents into chunks (one core)
     and committing returned vectors to the embedding cache (one part of 1,024 per partition)."""
@@ -242,7 +288,9 @@ def flow_rates(corpus: Path, seed: int) -> dict:
                      for d, spans in zip(docs, find(docs), strict=True))
         seconds = time.perf_counter() - start
         out["chunking"] = {"documents": len(docs), "chunks": chunks, "chunks_per_s": round(chunks / seconds, 1),
-                           "mb_per_s": round(sum(map(len, docs)) / seconds / 1e6, 2)}
+                           "mb_per_s": round(sum(map(len, docs)) / seconds / 1e6, 2),
+                           "catalog_commit_chunks_per_s": catalog_commit_rate(docs, find)}
+        out["ingest_objects_per_s"] = ingest_rates(docs[:3000])
     else:
         print(f"{corpus} is absent: chunking rate not measured")
     rng = np.random.default_rng(seed)
@@ -259,6 +307,38 @@ def flow_rates(corpus: Path, seed: int) -> dict:
     return out
 
 
+def chunking_on_dask(corpus: Path, workers: int) -> dict:
+    """The chunk stage's partitions (`tasks.chunk_partitions.chunk_partition`, 2,000 documents each) on one
+    process and on local Dask clusters of 1..``workers`` single-threaded processes (tokenizer warmed first)."""
+    import logging
+
+    from distributed import Client, LocalCluster
+
+    logging.getLogger("distributed").setLevel(logging.CRITICAL)  # workers closing at the end are not news
+
+    from tasks.chunk import span_finder
+    from tasks.chunk_partitions import chunk_partition
+    from tasks.core.chunking import ChunkSpec
+
+    lines = [line for line in corpus.read_text().split("\n") if line.strip()][:12000]
+    docs = [(f"d{i}", f"k{i}", json.loads(line)["text"]) for i, line in enumerate(lines)]
+    batches = [docs[i : i + 2000] for i in range(0, len(docs), 2000)]
+    spec = ChunkSpec("tokens", 240, 32, "all-MiniLM-L6-v2")
+    span_finder(spec)
+    chunk_partition(batches[0][:10], spec)  # warm: tokenizer loaded
+    start = time.perf_counter()
+    chunks = sum(chunk_partition(b, spec).num_rows for b in batches)
+    rows = {"one process": round(chunks / (time.perf_counter() - start), 1)}
+    for n in range(1, workers + 1):
+        with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+                Client(cluster) as client:
+            client.run(lambda: chunk_partition([("w", "w", "warm up the tokenizer")], spec))
+            start = time.perf_counter()
+            done = sum(f.result().num_rows for f in client.map(chunk_partition, batches, spec=spec, pure=False))
+            rows[f"{n} Dask worker(s)"] = round(done / (time.perf_counter() - start), 1)
+    return {"documents": len(docs), "partitions": len(batches), "chunks": chunks, "chunks_per_s": rows}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("part", choices=["index", "assign", "flow"])
@@ -271,11 +351,14 @@ def main() -> int:
     parser.add_argument("--full", action="store_true", help="assign: also cluster the whole corpus")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cache-dir", type=Path, default=Path("/tmp/themesift-scratch"))
+    parser.add_argument("--dask", type=int, default=0, help="flow: also chunk on 1..N local Dask workers")
     parser.add_argument("--npy", type=Path, nargs="*", help="index: real unit vectors (.npy files) instead")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     if args.part == "flow":
         result = {"part": "flow", **flow_rates(args.corpus, args.seed)}
+        if args.dask and args.corpus.is_file():
+            result["chunking_on_dask"] = chunking_on_dask(args.corpus, args.dask)
         print(json.dumps(result, indent=1))
         if args.json:
             args.json.write_text(json.dumps(result, indent=1))

@@ -1,9 +1,10 @@
 """Ingest stage: list the bucket, read only new or changed objects, decode them into documents.
 
 Change detection compares each listed object's ETag and size (and, once read, its content hash) with the
-catalog, so an unchanged object is never fetched again. Each object's documents, skips and catalog row
-are written in one transaction: a run killed mid-way leaves every object either fully ingested or not
-at all. Objects that vanished from the listing leave the corpus (their documents and chunks are dropped).
+catalog, so an unchanged object is never fetched again. Objects are committed in groups (at most
+`GROUP_OBJECTS` objects and `GROUP_BYTES`), each group's documents, skips and catalog rows in one transaction
+with one statement per table: a run killed mid-way leaves every object either fully ingested or not at all.
+Objects that vanished from the listing leave the corpus (their documents and chunks are dropped).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +27,11 @@ from tasks.infra.runs import RunRef
 from tasks.infra.settings import Settings
 from tasks.infra.stage import stage_logger, stage_task, stopwatch
 from tasks.infra.storage import ObjectInfo, Storage, check_key, content_hash, nested_prefix, open_storage
+
+#: Objects committed in one transaction, at most ... (the default of ``THEMESIFT_INGEST_COMMIT_SIZE``)
+GROUP_OBJECTS = 64
+#: ... and at most this many bytes of them (listed sizes), so a group never holds much decoded text in memory.
+GROUP_BYTES = 32 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -97,20 +104,26 @@ def plan_ingest(storage: Storage, catalog: Catalog, params: IngestParams, exclud
     return IngestPlan(listing, len(changes), [row for row in changes if row[4] != "unchanged"], options)
 
 
-def commit_object(catalog: Catalog, run_id: str, row: tuple, digest: str | None, decoded: Decoded,
-                  options: DecodeOptions, counts: dict[str, int]) -> None:
-    """Record one read object (its catalog row from the plan) in one transaction and count it."""
-    key, size, etag, modified, change, status, old_hash, same_decoding = row
-    counts["read"] += digest is not None
-    if change == "changed" and same_decoding and digest is not None and digest == old_hash and status != "deleted":
-        # Same bytes under a new ETag: its documents and chunks are still right.
-        counts["touched"] += 1
-        catalog.run("update_object_listing", {"key": key, "size": size, "etag": etag,
-                                              "last_modified": modified, "run_id": run_id})
-    else:
-        counts[change] += 1
-        _store_object(catalog, run_id, ObjectInfo(key, size, etag, modified), digest, decoded,
-                      decode_config=options.fingerprint(key))
+def commit_objects(catalog: Catalog, run_id: str, results: Sequence[tuple[tuple, str | None, Decoded]],
+                   options: DecodeOptions, counts: dict[str, int]) -> None:
+    """Record a group of read objects ((catalog row from the plan, content hash, decoded) each) in one
+    transaction, with one statement per table for the whole group, and count them."""
+    stored = []
+    with catalog.transaction():
+        for row, digest, decoded in results:
+            key, size, etag, modified, change, status, old_hash, same_decoding = row
+            counts["read"] += digest is not None
+            if (change == "changed" and same_decoding and digest is not None and digest == old_hash
+                    and status != "deleted"):
+                # Same bytes under a new ETag: its documents and chunks are still right.
+                counts["touched"] += 1
+                catalog.run("update_object_listing", {"key": key, "size": size, "etag": etag,
+                                                      "last_modified": modified, "run_id": run_id})
+            else:
+                counts[change] += 1
+                stored.append((ObjectInfo(key, size, etag, modified), digest, decoded))
+        if stored:
+            _store_objects(catalog, run_id, stored, options)
 
 
 def close_ingest(catalog: Catalog, run_id: str, params: IngestParams, plan: IngestPlan,
@@ -118,10 +131,11 @@ def close_ingest(catalog: Catalog, run_id: str, params: IngestParams, plan: Inge
     """After every object is committed: drop the vanished ones, record the run's corpus, count it."""
     deleted = [] if params.files is not None else [r[0] for r in catalog.rows("select_deleted_objects",
                                                                               {"prefix": params.prefix})]
-    for key in deleted:
+    if deleted:
         with catalog.transaction():
-            _forget_object(catalog, key)
-            catalog.run("mark_object_deleted", {"key": key, "run_id": run_id})
+            keys = _keys_table(deleted)
+            _forget_objects(catalog, keys)
+            catalog.run("mark_objects_deleted", {"run_id": run_id}, keys_input=keys)
     with catalog.transaction():
         catalog.run("delete_run_objects", {"run_id": run_id})
         catalog.run("insert_run_objects", {"run_id": run_id})
@@ -135,12 +149,13 @@ def close_ingest(catalog: Catalog, run_id: str, params: IngestParams, plan: Inge
 
 
 def new_counts() -> dict[str, int]:
-    """The running counts `commit_object` keeps."""
+    """The running counts `commit_objects` keeps."""
     return {"new": 0, "changed": 0, "touched": 0, "read": 0}
 
 
 def ingest_bucket(storage: Storage, catalog: Catalog, *, run_id: str, params: IngestParams,
-                  progress: Progress | None = None, exclude: str | None = None) -> IngestSummary:
+                  progress: Progress | None = None, exclude: str | None = None,
+                  group_objects: int = GROUP_OBJECTS) -> IngestSummary:
     """Bring the catalog up to date with the bucket and record the run's corpus.
 
     Args:
@@ -150,17 +165,35 @@ def ingest_bucket(storage: Storage, catalog: Catalog, *, run_id: str, params: In
         params: prefix, files, decoding knobs and the size cap.
         progress: called with (objects done, objects to read).
         exclude: a key prefix never read (the output location, when it lies inside the bucket).
+        group_objects: most objects committed in one transaction.
     """
     plan = plan_ingest(storage, catalog, params, exclude)
     counts = new_counts()
+    infos = plan.infos()
     if progress:
-        progress(0, len(plan.to_read))
-    for done, (row, info) in enumerate(zip(plan.to_read, plan.infos(), strict=True), start=1):
-        digest, decoded = read_and_decode(storage, info, plan.options, params.max_object_mb)
-        commit_object(catalog, run_id, row, digest, decoded, plan.options, counts)
+        progress(0, len(infos))
+    for group in commit_groups(infos, max_objects=group_objects):
+        results = [(plan.to_read[i], *read_and_decode(storage, infos[i], plan.options, params.max_object_mb))
+                   for i in group]
+        commit_objects(catalog, run_id, results, plan.options, counts)
         if progress:
-            progress(done, len(plan.to_read))
+            progress(group[-1] + 1, len(infos))
     return close_ingest(catalog, run_id, params, plan, counts)
+
+
+def commit_groups(infos: Sequence[ObjectInfo], *, max_objects: int = GROUP_OBJECTS,
+                  max_bytes: int = GROUP_BYTES) -> list[list[int]]:
+    """Indices of ``infos`` cut, in order, into groups of at most ``max_objects`` objects and ``max_bytes``
+    (an object larger than that is a group of its own): the objects committed in one transaction."""
+    cuts: list[list[int]] = []
+    size = 0
+    for i, info in enumerate(infos):
+        if not cuts or len(cuts[-1]) >= max_objects or size + info.size > max_bytes:
+            cuts.append([])
+            size = 0
+        cuts[-1].append(i)
+        size += info.size
+    return cuts
 
 
 def _listing_table(listing: list[ObjectInfo], options: DecodeOptions) -> pa.Table:
@@ -191,27 +224,39 @@ def read_and_decode(storage: Storage, info: ObjectInfo, options: DecodeOptions,
     return content_hash(data), decode_object(info.key, data, options)
 
 
-def _forget_object(catalog: Catalog, key: str) -> None:
-    for name in ("delete_object_chunks", "delete_object_documents", "delete_object_skips"):
-        catalog.run(name, {"key": key})
+def _keys_table(keys: Sequence[str]) -> pa.Table:
+    return pa.table({"key": pa.array(list(keys), pa.string())})
 
 
-def _store_object(catalog: Catalog, run_id: str, info: ObjectInfo, digest: str | None,
-                  decoded: Decoded, *, decode_config: str) -> None:
-    """Replace everything the catalog holds for one object, in one transaction."""
-    status = "ok" if decoded.records else "skipped"
-    with catalog.transaction():
-        _forget_object(catalog, info.key)
-        catalog.run("delete_object", {"key": info.key})
-        if decoded.records:
-            catalog.run("insert_documents", documents_input=_documents_table(info.key, decoded))
-        if decoded.skips:
-            catalog.run("insert_skips", skips_input=_skips_table(info.key, decoded.skips, run_id))
-        catalog.run("insert_object", {
-            "key": info.key, "size": info.size, "etag": info.etag, "last_modified": info.last_modified,
-            "content_hash": digest, "decode_config": decode_config, "status": status,
-            "n_documents": len(decoded.records), "run_id": run_id,
-        })
+def _forget_objects(catalog: Catalog, keys: pa.Table) -> None:
+    """Drop the chunks, documents and skips of the objects in ``keys`` (inside the caller's transaction)."""
+    for name in ("delete_objects_chunks", "delete_objects_documents", "delete_objects_skips"):
+        catalog.run(name, keys_input=keys)
+
+
+def _store_objects(catalog: Catalog, run_id: str, stored: list[tuple[ObjectInfo, str | None, Decoded]],
+                   options: DecodeOptions) -> None:
+    """Replace everything the catalog holds for a group of objects (inside the caller's transaction)."""
+    keys = _keys_table([info.key for info, _, _ in stored])
+    _forget_objects(catalog, keys)
+    catalog.run("delete_objects", keys_input=keys)
+    documents = [_documents_table(info.key, decoded) for info, _, decoded in stored if decoded.records]
+    if documents:
+        catalog.run("insert_documents", documents_input=pa.concat_tables(documents))
+    skips = [_skips_table(info.key, decoded.skips, run_id) for info, _, decoded in stored if decoded.skips]
+    if skips:
+        catalog.run("insert_skips", skips_input=pa.concat_tables(skips))
+    catalog.run("insert_objects", objects_input=pa.table({
+        "key": keys.column("key"),
+        "size": pa.array([info.size for info, _, _ in stored], pa.int64()),
+        "etag": pa.array([info.etag for info, _, _ in stored], pa.string()),
+        "last_modified": pa.array([info.last_modified for info, _, _ in stored], pa.float64()),
+        "content_hash": pa.array([digest for _, digest, _ in stored], pa.string()),
+        "decode_config": pa.array([options.fingerprint(info.key) for info, _, _ in stored], pa.string()),
+        "status": pa.array(["ok" if decoded.records else "skipped" for _, _, decoded in stored], pa.string()),
+        "n_documents": pa.array([len(decoded.records) for _, _, decoded in stored], pa.int32()),
+        "updated_run": pa.array([run_id] * len(stored), pa.string()),
+    }))
 
 
 def _documents_table(key: str, decoded: Decoded) -> pa.Table:
@@ -271,6 +316,7 @@ def ingest_task(run: RunRef, settings: Settings, params: IngestParams) -> dict:
         exclude = excluded_prefix(settings, log)
         with open_catalog(settings.catalog_path) as catalog:
             summary = ingest_bucket(storage, catalog, run_id=run.run_id, params=params,
-                                    progress=stage_progress("ingest", log, "objects"), exclude=exclude)
+                                    progress=stage_progress("ingest", log, "objects"), exclude=exclude,
+                                    group_objects=settings.ingest_commit_size)
     log.info(summary_line(summary))
     return {**summary.as_dict(), "seconds": timing["seconds"]}

@@ -3,8 +3,8 @@
 With the Dask task runner (``THEMESIFT_DASK_ADDRESS`` or ``THEMESIFT_DASK_WORKERS``, `tasks.embed_partitions`)
 the ingest stage becomes: the plan (list the bucket, compare with the catalog: `tasks.ingest.plan_ingest`),
 one `decode_partition` task per partition of objects to read (at most `PARTITION_OBJECTS` objects and
-`PARTITION_BYTES` of listed size), and the flow process committing each object of a returned partition to the
-catalog in its own transaction, as in the single-process path. Workers read the objects from the bucket
+`PARTITION_BYTES` of listed size), and the flow process committing each returned partition to the catalog
+in one transaction, as the single-process path commits its groups. Workers read the objects from the bucket
 themselves (S3, or a folder they share) and return the decoded documents and skips; they never touch the
 catalog. A worker killed mid-partition loses that partition only (Dask runs it again elsewhere); a killed flow
 resumes from the objects already committed, since an object committed is unchanged at the next listing.
@@ -26,7 +26,8 @@ from tasks.infra.stage import stage_logger, stopwatch
 from tasks.infra.storage import ObjectInfo, Storage, open_storage
 from tasks.ingest import (
     close_ingest,
-    commit_object,
+    commit_groups,
+    commit_objects,
     excluded_prefix,
     new_counts,
     plan_ingest,
@@ -42,21 +43,6 @@ PARTITION_BYTES = 16 * 1024 * 1024
 #: One bucket client per URL in each worker process, opened by its first partition.
 _STORAGES: dict[str, Storage] = {}
 _OPENING = threading.Lock()
-
-
-def partitions(infos: Sequence[ObjectInfo], *, max_objects: int = PARTITION_OBJECTS,
-               max_bytes: int = PARTITION_BYTES) -> list[list[int]]:
-    """Indices of ``infos`` cut, in order, into partitions of at most ``max_objects`` objects and
-    ``max_bytes`` (an object larger than that is a partition of its own)."""
-    cuts: list[list[int]] = []
-    size = 0
-    for i, info in enumerate(infos):
-        if not cuts or len(cuts[-1]) >= max_objects or size + info.size > max_bytes:
-            cuts.append([])
-            size = 0
-        cuts[-1].append(i)
-        size += info.size
-    return cuts
 
 
 def worker_storage(settings: Settings) -> Storage:
@@ -85,8 +71,8 @@ def decode_task() -> Any:
 
 
 def ingest_fanned_out(run: RunRef, settings: Settings, params: IngestParams) -> dict:
-    """The ingest stage on the flow's task runner (Dask): plan, map the partitions, commit each object as its
-    partition returns, then the same record as `tasks.ingest.ingest_task`. Called from the flow body."""
+    """The ingest stage on the flow's task runner (Dask): plan, map the partitions, commit each partition as it
+    returns, then the same record as `tasks.ingest.ingest_task`. Called from the flow body."""
     # Only flows that fan out get here, inside a Prefect flow run: Prefect is imported already.
     from prefect.futures import as_completed
     from prefect.utilities.annotations import unmapped
@@ -97,7 +83,7 @@ def ingest_fanned_out(run: RunRef, settings: Settings, params: IngestParams) -> 
         with open_catalog(settings.catalog_path) as catalog:
             plan = plan_ingest(storage, catalog, params, excluded_prefix(settings, log))
             infos = plan.infos()
-            cuts = partitions(infos)
+            cuts = commit_groups(infos, max_objects=PARTITION_OBJECTS, max_bytes=PARTITION_BYTES)
             log.info(f"ingest: {len(infos):,} objects to read in {len(cuts):,} partitions on the Dask task runner")
             progress = stage_progress("ingest", log, "objects")
             progress(0, len(infos))
@@ -107,8 +93,9 @@ def ingest_fanned_out(run: RunRef, settings: Settings, params: IngestParams) -> 
             counts, done = new_counts(), 0
             for future in as_completed(futures):
                 cut = by_future[future.task_run_id]
-                for i, (digest, decoded) in zip(cut, future.result(), strict=True):
-                    commit_object(catalog, run.run_id, plan.to_read[i], digest, decoded, plan.options, counts)
+                results = [(plan.to_read[i], digest, decoded)
+                           for i, (digest, decoded) in zip(cut, future.result(), strict=True)]
+                commit_objects(catalog, run.run_id, results, plan.options, counts)  # one transaction
                 done += len(cut)
                 progress(done, len(infos))
             summary = close_ingest(catalog, run.run_id, params, plan, counts)

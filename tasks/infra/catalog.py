@@ -24,7 +24,7 @@ SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 WHERE_MARKER = "/*where*/TRUE"
 # Arrow tables may only be registered under these names (the SQL files refer to them).
 INPUT_NAMES = frozenset(
-    {"listing_input", "documents_input", "skips_input", "doc_ids_input", "chunks_input",
+    {"listing_input", "documents_input", "skips_input", "doc_ids_input", "chunks_input", "keys_input", "objects_input",
      "chunk_ids_input", "assignments_input", "clusters_input", "lineage_input", "phrases_input"}
 )
 
@@ -54,6 +54,7 @@ class Catalog:
 
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self.con = con
+        self._depth = 0
 
     def run(self, name: str, params: Mapping[str, Any] | None = None, **inputs: pa.Table) -> list[tuple]:
         """Execute ``sql/<name>.sql`` with bound ``params`` and Arrow ``inputs``; return its rows (if any).
@@ -92,13 +93,24 @@ class Catalog:
 
     @contextmanager
     def transaction(self) -> Iterator[Catalog]:
-        """Commit everything in the block, or nothing (a killed run leaves the catalog as it was)."""
+        """Commit everything in the block, or nothing (a killed run leaves the catalog as it was). A block
+        inside another is part of the outer one: it commits (or rolls back) with it."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield self
+            finally:
+                self._depth -= 1
+            return
         self.con.begin()
+        self._depth = 1
         try:
             yield self
         except BaseException:
             self.con.rollback()
             raise
+        finally:
+            self._depth = 0
         self.con.commit()
 
 

@@ -60,6 +60,10 @@ class Settings(BaseSettings):
         "(see `tasks/core/embedding/engines.py`). The resolved backend keys the embedding cache.",
     )
     embed_batch_size: int = Field(64, ge=1, le=4096, description="Texts per model forward pass.")
+    ingest_commit_size: int = Field(
+        64, ge=1, le=100_000, description="Objects ingested between two commits to the catalog (the unit of resume); "
+        "on Dask, a partition of up to 256 objects is one commit."
+    )
     embed_commit_size: int = Field(
         1024, ge=1, description="Chunks embedded between two commits to the embedding cache (the unit of resume)."
     )

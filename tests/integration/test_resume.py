@@ -27,7 +27,8 @@ PARAMS = ["-p", "min_cluster_size=10", "-p", "min_subcluster_size=4"]
 def start_cli(ws: Workspace, api_url: str) -> tuple[subprocess.Popen, list[str]]:
     """Start `themesift run` on the workspace; its stderr lines are collected as they come."""
     env = {**os.environ, "THEMESIFT_BUCKET_URL": f"file://{ws.bucket}", "THEMESIFT_OUTPUT_URL": f"file://{ws.out}",
-           "THEMESIFT_STATE_DIR": str(ws.state), "THEMESIFT_EMBED_COMMIT_SIZE": "16", "PREFECT_API_URL": api_url}
+           "THEMESIFT_STATE_DIR": str(ws.state), "THEMESIFT_EMBED_COMMIT_SIZE": "16",
+           "THEMESIFT_INGEST_COMMIT_SIZE": "1", "PREFECT_API_URL": api_url}
     proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "run", *PARAMS], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines: list[str] = []
