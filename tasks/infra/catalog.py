@@ -54,7 +54,6 @@ class Catalog:
 
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self.con = con
-        self._depth = 0
 
     def run(self, name: str, params: Mapping[str, Any] | None = None, **inputs: pa.Table) -> list[tuple]:
         """Execute ``sql/<name>.sql`` with bound ``params`` and Arrow ``inputs``; return its rows (if any).
@@ -93,24 +92,13 @@ class Catalog:
 
     @contextmanager
     def transaction(self) -> Iterator[Catalog]:
-        """Commit everything in the block, or nothing (a killed run leaves the catalog as it was). A block
-        inside another is part of the outer one: it commits (or rolls back) with it."""
-        if self._depth:
-            self._depth += 1
-            try:
-                yield self
-            finally:
-                self._depth -= 1
-            return
+        """Commit everything in the block, or nothing (a killed run leaves the catalog as it was)."""
         self.con.begin()
-        self._depth = 1
         try:
             yield self
         except BaseException:
             self.con.rollback()
             raise
-        finally:
-            self._depth = 0
         self.con.commit()
 
 
