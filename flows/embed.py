@@ -12,7 +12,8 @@ from prefect import flow
 from tasks.chunk import chunk_task
 from tasks.chunk_partitions import chunk_fanned_out
 from tasks.embed import embed_task
-from tasks.embed_partitions import declared_task_runner, embed_fanned_out
+from tasks.embed_partitions import embed_fanned_out
+from tasks.fan_out import declared_task_runner, fans_out
 from tasks.index import index_task
 from tasks.infra.params import ChunkParams, IngestParams, RunParams
 from tasks.infra.runs import run_lock
@@ -40,7 +41,7 @@ def embed_bucket(params: RunParams | None = None, bucket_url: str | None = None,
                                    run_id=run_id)
     with run_lock(settings.state_dir):
         run = start_run_task(settings, params, run_id)
-        fanned_out = settings.dask_address or settings.dask_workers
+        fanned_out = fans_out(settings)
         (ingest_fanned_out if fanned_out else ingest_task)(run, settings, params.view(IngestParams))
         (chunk_fanned_out if fanned_out else chunk_task)(run, settings, params.view(ChunkParams))
         embedded = embed_fanned_out(run, settings) if fanned_out else embed_task(run, settings)

@@ -17,7 +17,8 @@ from tasks.chunk_partitions import chunk_fanned_out
 from tasks.cluster import cluster_task
 from tasks.curate import curate_task
 from tasks.embed import embed_task
-from tasks.embed_partitions import dask_task_runner, declared_task_runner, embed_fanned_out
+from tasks.embed_partitions import embed_fanned_out
+from tasks.fan_out import dask_task_runner, declared_task_runner, fans_out
 from tasks.finish import fail_run, finish_task
 from tasks.infra.params import (
     ChunkParams,
@@ -65,7 +66,7 @@ def recluster(params: RunParams | None = None, bucket_url: str | None = None,
     with run_lock(settings.state_dir):
         run = start_run_task(settings, params, run_id)
         try:
-            fanned_out = settings.dask_address or settings.dask_workers
+            fanned_out = fans_out(settings)
             ingest, chunk = (ingest_fanned_out, chunk_fanned_out) if fanned_out else (ingest_task, chunk_task)
             stages = {"ingest": ingest(run, settings, params.view(IngestParams)),
                       "chunk": chunk(run, settings, params.view(ChunkParams))}

@@ -1,6 +1,6 @@
 """The chunk stage fanned out: documents to chunk, in partitions, cut by mapped Prefect tasks on Dask.
 
-With the Dask task runner (`tasks.embed_partitions.dask_task_runner`) the chunk stage becomes: the documents
+With the Dask task runner (`tasks.fan_out`) the chunk stage becomes: the documents
 without chunks under the run's spec (`tasks.chunk.documents_to_chunk`), one `chunk_partition` task per batch of
 `tasks.chunk.BATCH_DOCUMENTS` documents on the workers (they get the texts in the task and load the model's
 tokenizer once per process), and the flow process committing each returned batch of chunks in one transaction
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from typing import Any
 
 import pyarrow as pa
 
@@ -29,6 +28,7 @@ from tasks.chunk import (
     summary_record,
 )
 from tasks.core.chunking import ChunkSpec, SpanFinder
+from tasks.fan_out import completed_partitions
 from tasks.infra.catalog import open_catalog
 from tasks.infra.params import ChunkParams
 from tasks.infra.progress import stage_progress
@@ -54,22 +54,9 @@ def chunk_partition(docs: Sequence[tuple[str, str, str]], spec: ChunkSpec) -> pa
     return chunk_table(docs, spec, worker_finder(spec))
 
 
-def partition_task() -> Any:
-    """`chunk_partition` as the Prefect task the flow maps (a plain function, so Dask pickles it by name)."""
-    # Only flows that fan out get here, inside a Prefect flow run: Prefect is imported already.
-    from prefect import task
-    from prefect.cache_policies import NO_CACHE
-
-    return task(chunk_partition, name="chunk-partition", cache_policy=NO_CACHE, persist_result=False, retries=2)
-
-
 def chunk_fanned_out(run: RunRef, settings: Settings, params: ChunkParams) -> dict:
     """The chunk stage on the flow's task runner (Dask): the documents to cut, mapped in partitions, each
     committed as it returns, then the corpus frozen; the same record as `tasks.chunk.chunk_task`."""
-    # Only flows that fan out get here, inside a Prefect flow run: Prefect is imported already.
-    from prefect.futures import as_completed
-    from prefect.utilities.annotations import unmapped
-
     log = stage_logger()
     spec, _ = chunk_spec(settings, params)  # a model without a tokenizer fails here, not on every worker
     where = slice_filter(params)
@@ -80,12 +67,9 @@ def chunk_fanned_out(run: RunRef, settings: Settings, params: ChunkParams) -> di
             log.info(f"chunk: {len(todo):,} documents in {len(batches):,} partitions on the Dask task runner")
             progress = stage_progress("chunk", log, "documents")
             progress(0, len(todo))
-            futures = partition_task().map(batches, unmapped(spec)) if batches else []
-            by_run = {future.task_run_id: batch for future, batch in zip(futures, batches, strict=True)}
             written = done = 0
-            for future in as_completed(futures):
-                batch = by_run[future.task_run_id]
-                written += commit_chunks(catalog, batch, future.result())
+            for batch, table in completed_partitions(chunk_partition, "chunk-partition", batches, spec):
+                written += commit_chunks(catalog, batch, table)
                 done += len(batch)
                 progress(done, len(todo))
             summary = freeze_corpus(catalog, run.run_id, spec, run.corpus_path, where, len(todo), written)

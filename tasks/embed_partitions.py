@@ -1,7 +1,6 @@
 """The embed stage fanned out: commit-sized partitions of passages as mapped Prefect tasks, for Dask.
 
-With ``THEMESIFT_DASK_ADDRESS`` (a running scheduler) or ``THEMESIFT_DASK_WORKERS`` (a local cluster) the
-flow runs on Prefect's ``DaskTaskRunner`` and the embed stage becomes: the plan (the very commit batches the
+With the Dask task runner (`tasks.fan_out`) the embed stage becomes: the plan (the very commit batches the
 single-process path embeds, `tasks.embed.texts_to_embed`), one `encode_partition` task per batch on the
 workers, and the flow process writing each returned batch to the embedding cache as it completes. Workers get
 their passages in the task and return vectors, so they need no view of the state folder; each worker process
@@ -13,54 +12,24 @@ once, by the flow, and handed to the workers).
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import pyarrow.parquet as pq
 
 from tasks.core.embedding.engines import Encoder, load_encoder, resolve_backend
 from tasks.embed import EmbedSummary, embedding_cache, encode_in_slices, finish_embedding, texts_to_embed
+from tasks.fan_out import completed_partitions
 from tasks.infra.catalog import open_catalog
-from tasks.infra.errors import ConfigError
 from tasks.infra.progress import stage_progress
 from tasks.infra.runs import RunRef
-from tasks.infra.settings import Settings, load_settings
+from tasks.infra.settings import Settings
 from tasks.infra.stage import stage_logger, stopwatch
 
 #: One encoder per (model, backend, device) in each worker process, loaded by its first partition.
 _ENCODERS: dict[tuple[str, str, str], Encoder] = {}
 _LOADING = threading.Lock()
-SCHEMES = ("tcp://", "tls://", "inproc://", "ws://", "wss://", "ucx://")
-
-
-def dask_task_runner(settings: Settings) -> Any:
-    """Prefect's ``DaskTaskRunner`` for the settings (an existing scheduler, or a local cluster of
-    ``dask_workers`` single-threaded processes); None when Dask is not asked for."""
-    if not settings.dask_address and not settings.dask_workers:
-        return None
-    if settings.dask_address and not settings.dask_address.startswith(SCHEMES):
-        raise ConfigError(f"THEMESIFT_DASK_ADDRESS {settings.dask_address!r} is not a Dask scheduler address; "
-                          "use tcp://host:8786")
-    # prefect-dask brings dask and distributed (~1 s to import): only deployments that fan out pay it.
-    from prefect_dask import DaskTaskRunner
-
-    if settings.dask_address:
-        return DaskTaskRunner(address=settings.dask_address)
-    return DaskTaskRunner(cluster_kwargs={"n_workers": settings.dask_workers, "threads_per_worker": 1,
-                                          "processes": True, "dashboard_address": None})
-
-
-def declared_task_runner() -> Any:
-    """The task runner a deployment's worker gets: Dask when its environment names a scheduler or a local
-    cluster size (the CLI picks per run with `flows.recluster.recluster_flow`); Prefect's default otherwise."""
-    if not (os.environ.get("THEMESIFT_DASK_ADDRESS") or os.environ.get("THEMESIFT_DASK_WORKERS", "0") != "0"):
-        return None
-    return dask_task_runner(load_settings())
-
-
 def worker_encoder(settings: Settings, backend: str) -> Encoder:
     """This process's encoder for the settings' model on ``backend`` (loaded once, then kept)."""
     key = (settings.model, backend, settings.device)
@@ -78,23 +47,9 @@ def encode_partition(batch: Sequence[tuple[str, str]], settings: Settings,
     return [h for h, _ in batch], encode_in_slices(worker_encoder(settings, backend), [t for _, t in batch])
 
 
-def partition_task() -> Any:
-    """`encode_partition` as the Prefect task the flow maps. Built here rather than with ``stage_task``: Dask
-    pickles the task's function by its module name, which must name the plain function itself."""
-    # Only flows that fan out get here, inside a Prefect flow run: Prefect is imported already.
-    from prefect import task
-    from prefect.cache_policies import NO_CACHE
-
-    return task(encode_partition, name="embed-partition", cache_policy=NO_CACHE, persist_result=False, retries=2)
-
-
 def embed_fanned_out(run: RunRef, settings: Settings) -> dict:
     """The embed stage on the flow's task runner (Dask): plan, map the partitions, commit each as it returns,
     then the same record as `tasks.embed.embed_task`. Called from the flow body (it maps tasks itself)."""
-    # Only flows that fan out get here, inside a Prefect flow run: Prefect is imported already.
-    from prefect.futures import as_completed
-    from prefect.utilities.annotations import unmapped
-
     log = stage_logger()
     backend = resolve_backend(settings.embed_backend, device=settings.device)
     with stopwatch() as timing:
@@ -106,9 +61,8 @@ def embed_fanned_out(run: RunRef, settings: Settings) -> dict:
         progress = stage_progress("embed", log, "passages")
         progress(0, total)
         log.info(f"embed: {total:,} passages in {len(batches):,} partitions on the Dask task runner ({backend})")
-        futures = partition_task().map(batches, unmapped(settings), unmapped(backend)) if batches else []
-        for future in as_completed(futures):
-            hashes, vectors = future.result()
+        for _, (hashes, vectors) in completed_partitions(encode_partition, "embed-partition", batches, settings,
+                                                         backend):
             cache.write_part(hashes, vectors)  # committed: a rerun never embeds these again
             done, dim = done + len(hashes), vectors.shape[1]
             progress(done, total)

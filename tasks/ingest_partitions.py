@@ -1,6 +1,6 @@
 """The ingest stage fanned out: the objects to read, in partitions, decoded by mapped Prefect tasks on Dask.
 
-With the Dask task runner (``THEMESIFT_DASK_ADDRESS`` or ``THEMESIFT_DASK_WORKERS``, `tasks.embed_partitions`)
+With the Dask task runner (``THEMESIFT_DASK_ADDRESS`` or ``THEMESIFT_DASK_WORKERS``, `tasks.fan_out`)
 the ingest stage becomes: the plan (list the bucket, compare with the catalog: `tasks.ingest.plan_ingest`),
 one `decode_partition` task per partition of objects to read (at most `PARTITION_OBJECTS` objects and
 `PARTITION_BYTES` of listed size), and the flow process committing each returned partition to the catalog
@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from typing import Any
 
 from tasks.core.decode import Decoded, DecodeOptions
+from tasks.fan_out import completed_partitions
 from tasks.infra.catalog import open_catalog
 from tasks.infra.params import IngestParams
 from tasks.infra.progress import stage_progress
@@ -61,22 +61,9 @@ def decode_partition(infos: Sequence[ObjectInfo], settings: Settings, options: D
     return [read_and_decode(storage, info, options, max_mb) for info in infos]
 
 
-def decode_task() -> Any:
-    """`decode_partition` as the Prefect task the flow maps (a plain function, so Dask pickles it by name)."""
-    # Only flows that fan out get here, inside a Prefect flow run: Prefect is imported already.
-    from prefect import task
-    from prefect.cache_policies import NO_CACHE
-
-    return task(decode_partition, name="ingest-partition", cache_policy=NO_CACHE, persist_result=False, retries=2)
-
-
 def ingest_fanned_out(run: RunRef, settings: Settings, params: IngestParams) -> dict:
     """The ingest stage on the flow's task runner (Dask): plan, map the partitions, commit each partition as it
     returns, then the same record as `tasks.ingest.ingest_task`. Called from the flow body."""
-    # Only flows that fan out get here, inside a Prefect flow run: Prefect is imported already.
-    from prefect.futures import as_completed
-    from prefect.utilities.annotations import unmapped
-
     log = stage_logger()
     with stopwatch() as timing:
         storage = open_storage(settings.bucket_url, settings=settings)
@@ -87,16 +74,15 @@ def ingest_fanned_out(run: RunRef, settings: Settings, params: IngestParams) -> 
             log.info(f"ingest: {len(infos):,} objects to read in {len(cuts):,} partitions on the Dask task runner")
             progress = stage_progress("ingest", log, "objects")
             progress(0, len(infos))
-            futures = decode_task().map([[infos[i] for i in cut] for cut in cuts], unmapped(settings),
-                                        unmapped(plan.options), unmapped(params.max_object_mb)) if cuts else []
-            by_future = {future.task_run_id: cut for future, cut in zip(futures, cuts, strict=True)}
             counts, done = new_counts(), 0
-            for future in as_completed(futures):
-                cut = by_future[future.task_run_id]
-                results = [(plan.to_read[i], digest, decoded)
-                           for i, (digest, decoded) in zip(cut, future.result(), strict=True)]
+            rows = {row[0]: row for row in plan.to_read}  # the plan's catalog row of each object, by key
+            parts = [[infos[i] for i in cut] for cut in cuts]
+            for part, decoded_part in completed_partitions(decode_partition, "ingest-partition", parts, settings,
+                                                           plan.options, params.max_object_mb):
+                results = [(rows[info.key], digest, decoded)
+                           for info, (digest, decoded) in zip(part, decoded_part, strict=True)]
                 commit_objects(catalog, run.run_id, results, plan.options, counts)  # one transaction
-                done += len(cut)
+                done += len(part)
                 progress(done, len(infos))
             summary = close_ingest(catalog, run.run_id, params, plan, counts)
     log.info(summary_line(summary))

@@ -11,6 +11,7 @@ import json
 
 from tasks.core.embedding.engines import check_device, resolve_backend
 from tasks.core.summarizers import check_summarizers
+from tasks.fan_out import fans_out
 from tasks.infra.catalog import Catalog, open_catalog
 from tasks.infra.errors import ConfigError
 from tasks.infra.outputs import latest_run_id, recover_unfinished_runs
@@ -47,7 +48,7 @@ def prepare_run(params: RunParams | dict | None, *, bucket_url: str | None = Non
     if run_id is not None:
         check_run_id(run_id)
     resolve_backend(settings.embed_backend, device=settings.device)  # an ONNX backend on cuda, fp16 on a CPU
-    if settings.device != "cpu" and not (settings.dask_address or settings.dask_workers):
+    if settings.device != "cpu" and not fans_out(settings):
         check_device(settings.device)  # on Dask the GPUs are the workers': they check when they load the model
     return params, settings
 

@@ -88,10 +88,17 @@ def test_every_sql_file_is_used_and_runs(name, catalog):
 
 
 def test_schema_is_idempotent():
+    """Applying the schema to a catalog that has it changes nothing and raises nothing."""
     con = duckdb.connect()
+    shapes = []
     for _ in range(2):
         for ddl in schema_statements():
             con.execute(ddl)
+        shapes.append(con.execute("SELECT table_name, column_name, data_type FROM information_schema.columns "
+                                  "ORDER BY table_name, ordinal_position").fetchall())
+    tables = {row[0] for row in shapes[0]}
+    assert {"objects", "documents", "chunks", "skips", "runs"} <= tables
+    assert shapes[0] == shapes[1]
 
 
 def test_every_setting_and_parameter_is_in_the_readme():
