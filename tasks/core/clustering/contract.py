@@ -29,6 +29,17 @@ MIN_GRAPH_K = 30
 #: there, not density fidelity (1M rows: k 63 peaks at 7.5 GB, k 33 at 5.6 GB).
 LARGE_CORPUS_N = 250_000
 LARGE_CORPUS_K = 33
+#: In a corpus under 825 chunks (``LARGE_CORPUS_K / SMALL_CORPUS_SHARE``) no neighbourhood spans more than this
+#: share of it, and the default ``min_samples`` shrinks to match (``k // 3 - 1``, at least 2); subthemes' graphs
+#: follow the corpus's size, not their theme's. Thirty neighbours of a 333-chunk novel are a tenth of the book:
+#: three diffusion steps over them blur every setting into its neighbours. ``bench/small_corpora.py --full``
+#: (24 samples of 300-2,000 rows of Banking77, 20 Newsgroups and product reviews, and the 3 whole corpora,
+#: which the rule leaves alone): mean theme AMI 0.418 -> 0.426 (9 up, 3 down), finest NMI 0.499 -> 0.515; Gatsby 3 -> 5 themes at 25/5. 1/20 gave the samples the
+#: same but cut the tutorial's Gatsby (50/10) to 2 themes. Capping subtheme graphs by their theme's size
+#: instead cost Banking77 finest NMI 0.790 -> 0.783.
+SMALL_CORPUS_SHARE = 1 / 25
+#: The narrowest graph the small-corpus rule gives.
+SMALL_CORPUS_MIN_K = 10
 #: Clustered neighbours consulted when deciding whether a noise chunk is a border point.
 BORDER_VOTES = 10
 #: Share of those neighbours that must agree on one theme.
@@ -47,9 +58,13 @@ SELECTION_METHODS = ("modularity", "eom")
 #: Modularity resolution when picking themes from the tree (higher: more, smaller themes). Splitting a
 #: theme that holds a share ``f`` of the graph's weight, into halves that share a fraction ``rho`` of its
 #: edges, pays when ``resolution > 2 rho / f``: at 3 no loosely knit theme can hold more than ~20 % of a
-#: corpus, and a 3-topic test corpus had a planted topic cut in two. 1.5 (~40 %) keeps the gain:
+#: corpus, and a 3-topic test corpus had a planted topic cut in two. 1.5 (~40 %) kept the gain:
 #: Banking77 finest NMI 0.784 (1) / 0.786 (1.5) / 0.784 (3); full 20 Newsgroups theme 0.518 / 0.542 / 0.551.
-THEME_RESOLUTION = 1.5
+#: 2 (~30 %) since the small-corpus graphs, for narrative: Gatsby 5 -> 6 themes at 25/5 (3 at 50/10 either
+#: way). On labelled corpora it is neutral (``bench/small_corpora.py --full``, 27 clusterings): mean theme AMI
+#: 0.418 -> 0.423, 5 up, 4 down; whole corpora Banking77 0.765 -> 0.769 (finest NMI 0.790 -> 0.789),
+#: 20 Newsgroups 0.542 -> 0.540, product reviews (by product) 0.344 -> 0.332.
+THEME_RESOLUTION = 2.0
 #: Modularity resolution inside a theme. Below 1 the whole theme (modularity ``1 - resolution`` > 0) competes
 #: with its splits, so a theme without real parts keeps none. Lower keeps fewer subthemes: Banking77 finest NMI
 #: 0.775 at 1.0, 0.782 at 0.7, 0.785 at 0.6, 0.786 at 0.5, but at 0.5 the demo corpus's largest theme (28 % of
@@ -88,35 +103,49 @@ class Clustering:
     diagnostics: dict = field(default_factory=dict)
 
 
-def recommended_k(min_cluster_size: int, min_samples: int | None, n: int | None = None) -> int:
+def recommended_k(min_cluster_size: int, min_samples: int | None, n: int | None = None, *,
+                  corpus_n: int | None = None) -> int:
     """The kNN size the graph handed to :func:`~tasks.core.clustering.cluster_embeddings` should have.
 
     Density estimates from a kNN graph only match exact HDBSCAN when the graph
     is a few times wider than ``min_samples`` (measured: ``k ~ 3 * (min_samples
     + 1)``), and the diffusion step wants about 30 neighbours. Above
     :data:`LARGE_CORPUS_N` chunks the width is capped at :data:`LARGE_CORPUS_K`
-    (never below ``min_samples + 1``) to bound memory.
+    (never below ``min_samples + 1``) to bound memory; in a small corpus at :func:`small_corpus_k`.
 
     Args:
         min_cluster_size: smallest theme size.
         min_samples: HDBSCAN ``min_samples``; ``None`` = the default.
-        n: number of chunks, when known.
+        n: number of chunks the graph covers, when known.
+        corpus_n: the whole corpus's size when the graph covers part of it (one theme); default ``n``.
 
     Returns:
         The recommended ``k``.
     """
     _check_positive_int("min_cluster_size", min_cluster_size, 2)
-    ms = resolve_min_samples(min_samples, min_cluster_size)
+    corpus_n = n if corpus_n is None else corpus_n
+    ms = resolve_min_samples(min_samples, min_cluster_size, corpus_n)
     k = max(MIN_GRAPH_K, 3 * (ms + 1))
     if n is not None and n > LARGE_CORPUS_N:
         k = max(min(k, LARGE_CORPUS_K), ms + 1)
+    if corpus_n is not None:
+        k = max(min(k, small_corpus_k(corpus_n)), ms + 1)
     return k
 
 
-def resolve_min_samples(min_samples: int | None, min_cluster_size: int) -> int:
-    """``min_samples`` as given, or :data:`DEFAULT_MIN_SAMPLES` capped at ``min_cluster_size`` for ``None``."""
+def small_corpus_k(n: int) -> int:
+    """The widest neighbourhood in a corpus of ``n`` chunks (:data:`SMALL_CORPUS_SHARE`; no limit from 825)."""
+    return max(SMALL_CORPUS_MIN_K, int(n * SMALL_CORPUS_SHARE))
+
+
+def resolve_min_samples(min_samples: int | None, min_cluster_size: int, n: int | None = None) -> int:
+    """``min_samples`` as given; for ``None`` :data:`DEFAULT_MIN_SAMPLES` capped at ``min_cluster_size`` and, in
+    a corpus of ``n`` chunks, at a third of :func:`small_corpus_k` less one (never below 2)."""
     if min_samples is None:
-        return min(DEFAULT_MIN_SAMPLES, min_cluster_size)
+        ms = min(DEFAULT_MIN_SAMPLES, min_cluster_size)
+        if n is not None:
+            ms = min(ms, max(2, small_corpus_k(n) // 3 - 1))
+        return ms
     _check_positive_int("min_samples", min_samples, 1)
     return int(min_samples)
 

@@ -71,7 +71,7 @@ def cluster_embeddings(
     validate_selection(cluster_selection, resolution, subtheme_resolution)
     validate_inputs(emb, graph)
     validate_prior(prior_theme, stickiness, emb.shape[0])
-    ms = resolve_min_samples(min_samples, min_cluster_size)
+    ms = resolve_min_samples(min_samples, min_cluster_size, emb.shape[0])
     diag: dict = {"n": emb.shape[0], "min_cluster_size": min_cluster_size, "min_subcluster_size": min_subcluster_size,
                   "min_samples": ms, "cluster_selection": cluster_selection, "seconds": {}}
     if cluster_selection == "modularity":

@@ -87,6 +87,6 @@ def _recluster(x: np.ndarray, min_cluster_size: int, min_samples: int | None, se
                selection: Selection) -> np.ndarray:
     """The themes of ``x`` alone, over a fresh seeded kNN graph of it."""
     m = x.shape[0]
-    ms = min(resolve_min_samples(min_samples, min_cluster_size), m - 1)
+    ms = min(resolve_min_samples(min_samples, min_cluster_size, m), m - 1)
     graph = build_knn_graph(x, min(recommended_k(min_cluster_size, min_samples, m), m - 1), seed=seed)
     return find_themes(x, graph, min_cluster_size, ms, {"seconds": {}}, selection=selection)

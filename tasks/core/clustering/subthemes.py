@@ -31,7 +31,8 @@ def find_subthemes(emb: np.ndarray, theme: np.ndarray, mss: int, ms: int, select
     for members in _members_by_label(theme):
         if len(members) < 2 * mss:
             continue  # two subthemes of min size cannot fit
-        local = _split_theme(emb[members], mss, min(ms, mss), selection, whole_ok=not _big(members, theme))
+        local = _split_theme(emb[members], mss, min(ms, mss), selection, whole_ok=not _big(members, theme),
+                             corpus_n=theme.shape[0])
         if local.max() < 1:
             continue  # one cluster (or none): the theme has no subthemes
         keep = local >= 0
@@ -45,7 +46,8 @@ def _big(members: np.ndarray, theme: np.ndarray) -> bool:
     return len(members) > BIG_THEME_SHARE * theme.shape[0]
 
 
-def _split_theme(x: np.ndarray, mss: int, ms: int, selection: Selection, *, whole_ok: bool = True) -> np.ndarray:
+def _split_theme(x: np.ndarray, mss: int, ms: int, selection: Selection, *, whole_ok: bool = True,
+                 corpus_n: int | None = None) -> np.ndarray:
     """The themes path (smoothing + graph HDBSCAN) inside one theme, allowing "one cluster".
 
     Raw-geometry HDBSCAN finds no structure inside a theme for the same reason it finds none across
@@ -54,9 +56,9 @@ def _split_theme(x: np.ndarray, mss: int, ms: int, selection: Selection, *, whol
     sibling's, the parts are paraphrases of one another (measured: ~0.88 inside Banking77 intents,
     ~0.69 between real subtopics of stdlib docs), and the theme gets no subthemes.
     """
-    graph = build_knn_graph(x, min(recommended_k(mss, ms, x.shape[0]), x.shape[0] - 1))
+    graph = build_knn_graph(x, min(recommended_k(mss, ms, x.shape[0], corpus_n=corpus_n), x.shape[0] - 1))
     local = find_themes(x, graph, mss, min(ms, x.shape[0] - 1), {"seconds": {}}, allow_single=whole_ok,
-                        selection=selection)
+                        selection=selection, corpus_n=corpus_n)
     if local.max() >= 1 and _sibling_similarity(x, local) > SUBTHEME_MAX_SIMILARITY:
         return np.full(x.shape[0], -1, np.int64)
     return local
@@ -75,7 +77,7 @@ def _subthemes_batched(emb: np.ndarray, theme: np.ndarray, mss: int, ms: int, re
     next_id = 0
     for batch in _batches(themes):
         big = np.array([_big(m, theme) for m in batch])
-        next_id = _split_themes(emb, batch, mss, min(ms, mss), resolution, sub, next_id, big)
+        next_id = _split_themes(emb, batch, mss, min(ms, mss), resolution, sub, next_id, big, theme.shape[0])
     return sub
 
 
@@ -93,22 +95,22 @@ def _batches(themes: list[np.ndarray]) -> Iterator[list[np.ndarray]]:
 
 
 def _split_themes(emb: np.ndarray, themes: list[np.ndarray], mss: int, ms: int, resolution: float,
-                  sub: np.ndarray, next_id: int, big: np.ndarray) -> int:
+                  sub: np.ndarray, next_id: int, big: np.ndarray, corpus_n: int) -> int:
     """One batch of :func:`_subthemes_batched`: writes subtheme ids from ``next_id`` into ``sub``, returns the
-    next free id. ``big`` marks the themes that may not stay whole."""
-    idx, dist, scale, blocks = _block_graph(emb, themes, mss, ms)
+    next free id. ``big`` marks the themes that may not stay whole; ``corpus_n`` is the corpus's size."""
+    idx, dist, scale, blocks = _block_graph(emb, themes, mss, ms, corpus_n)
     x = emb[np.concatenate(themes)]
     labels = _label_blocks(x, idx, dist, scale, blocks, mss, ms, resolution, big)
     return _number_parts(labels, x, themes, blocks, sub, next_id)
 
 
-def _block_graph(emb: np.ndarray, themes: list[np.ndarray], mss: int,
-                 ms: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _block_graph(emb: np.ndarray, themes: list[np.ndarray], mss: int, ms: int,
+                 corpus_n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Each theme's own exact kNN graph, stacked: rows grouped by theme (``blocks`` their boundaries), edges
     never leaving a theme, padding ``-1`` / ``inf``; and each row's kernel scale (its theme's)."""
     sizes = np.array([len(m) for m in themes])
     blocks = np.r_[0, np.cumsum(sizes)]
-    ks = np.minimum([recommended_k(mss, ms, int(m)) for m in sizes], sizes - 1)
+    ks = np.minimum([recommended_k(mss, ms, int(m), corpus_n=corpus_n) for m in sizes], sizes - 1)
     idx = np.full((int(blocks[-1]), int(ks.max())), -1, np.int64)
     dist = np.full(idx.shape, np.inf, np.float32)
     scale = np.empty(idx.shape[0])

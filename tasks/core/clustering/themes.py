@@ -18,13 +18,14 @@ from tasks.core.knn_graph import KnnGraph
 
 
 def find_themes(emb: np.ndarray, graph: KnnGraph, mcs: int, ms: int, diag: dict, *, selection: Selection,
-                allow_single: bool = False) -> np.ndarray:
+                allow_single: bool = False, corpus_n: int | None = None) -> np.ndarray:
     """Steps 1-4 of the package docstring; returns raw int64 theme labels (-1 noise, not yet renumbered).
 
     Records the geometry, graph and per-step facts into ``diag`` (which must hold a ``"seconds"`` dict).
+    ``corpus_n`` is the whole corpus's size when ``emb`` is one theme of it.
     """
     n = emb.shape[0]
-    k = _usable_k(graph, mcs, ms, n)
+    k = _usable_k(graph, mcs, ms, n, corpus_n)
     ms_eff = min(ms, n - 1)  # with n <= min_samples the core is the farthest point
     idx_raw, dist_raw = graph.indices[:, :k], graph.distances[:, :k]
     clock = _Clock(diag)
@@ -52,10 +53,10 @@ def find_themes(emb: np.ndarray, graph: KnnGraph, mcs: int, ms: int, diag: dict,
     return labels
 
 
-def _usable_k(graph: KnnGraph, mcs: int, ms: int, n: int) -> int:
+def _usable_k(graph: KnnGraph, mcs: int, ms: int, n: int, corpus_n: int | None = None) -> int:
     """The graph width to use: the recommended one, or less when the graph is narrower but still covers
     ``min_samples``; otherwise a :class:`ValueError` that says how to rebuild it."""
-    k = min(graph.k, recommended_k(mcs, ms, n))
+    k = min(graph.k, recommended_k(mcs, ms, n, corpus_n=corpus_n))
     ms_eff = min(ms, n - 1)
     if k < ms_eff:
         raise ValueError(f"graph has k={graph.k} but min_samples={ms} needs k >= {ms_eff}; "

@@ -10,6 +10,7 @@ import pytest
 
 import tasks.core.clustering as clustering
 from tasks.core.clustering import (
+    DEFAULT_MIN_SAMPLES,
     LARGE_CORPUS_K,
     LARGE_CORPUS_N,
     SUBTHEME_RESOLUTION,
@@ -17,6 +18,7 @@ from tasks.core.clustering import (
     cluster_embeddings,
     recommended_k,
 )
+from tasks.core.clustering.contract import SMALL_CORPUS_MIN_K, resolve_min_samples
 from tasks.core.knn_graph import build_knn_graph
 from tasks.infra.params import RunParams
 from tests.unit.core.clustering.clustering_fixtures import D, check_contract, normalise, planted, run_clustering
@@ -71,6 +73,29 @@ def test_recommended_k_is_capped_for_large_corpora_but_never_below_min_samples()
     assert small == recommended_k(25, 20) >= 3 * 21
     assert large == LARGE_CORPUS_K < small
     assert recommended_k(100, 50, 10 * LARGE_CORPUS_N) == 51, "the core distance needs min_samples neighbours"
+
+
+def test_small_corpora_get_narrow_graphs_and_larger_ones_keep_the_defaults():
+    # A 333-chunk novel: no neighbourhood over 1/25 of it, min_samples a third of that.
+    assert recommended_k(25, None, 333) == 13 and resolve_min_samples(None, 25, 333) == 3
+    assert recommended_k(25, None, 100) == SMALL_CORPUS_MIN_K and resolve_min_samples(None, 25, 100) == 2
+    for n in (825, 13_083, None):
+        assert recommended_k(25, None, n) == recommended_k(25, None) == 33
+        assert resolve_min_samples(None, 25, n) == DEFAULT_MIN_SAMPLES
+    assert resolve_min_samples(7, 25, 100) == 7, "an explicit min_samples is kept"
+    assert recommended_k(25, 7, 100) == 10 and recommended_k(25, 12, 100) == 13, "never below min_samples + 1"
+    # A subtheme's graph follows the corpus's size, not its theme's.
+    assert recommended_k(5, 5, 200, corpus_n=13_083) == 30
+    assert recommended_k(5, 3, 60, corpus_n=333) == 13
+
+
+def test_a_small_corpus_is_clustered_with_its_narrow_graph():
+    x, _ = planted(sizes=(60, 60, 60, 60), n_noise=20)
+    c = run_clustering(x)
+    assert c.diagnostics["min_samples"] == 2 and c.diagnostics["k"] == SMALL_CORPUS_MIN_K
+    x, _ = planted(sizes=(300, 250, 200, 150), n_noise=30)
+    c = run_clustering(x)
+    assert c.diagnostics["min_samples"] == DEFAULT_MIN_SAMPLES and c.diagnostics["k"] == 33
 
 
 @pytest.mark.parametrize(
