@@ -34,9 +34,9 @@ LARGE_CORPUS_K = 33
 #: follow the corpus's size, not their theme's. Thirty neighbours of a 333-chunk novel are a tenth of the book:
 #: three diffusion steps over them blur every setting into its neighbours. ``bench/small_corpora.py --full``
 #: (24 samples of 300-2,000 rows of Banking77, 20 Newsgroups and product reviews, and the 3 whole corpora,
-#: which the rule leaves alone): mean theme AMI 0.418 -> 0.426 (9 up, 3 down), finest NMI 0.499 -> 0.515; Gatsby 3 -> 5 themes at 25/5. 1/20 gave the samples the
-#: same but cut the tutorial's Gatsby (50/10) to 2 themes. Capping subtheme graphs by their theme's size
-#: instead cost Banking77 finest NMI 0.790 -> 0.783.
+#: which the rule leaves alone): mean theme AMI 0.418 -> 0.426 (9 up, 3 down), finest NMI 0.499 -> 0.515;
+#: Gatsby 3 -> 5 themes at 25/5. 1/20 gave the samples the same but cut the tutorial's Gatsby (50/10) to 2
+#: themes. Capping subtheme graphs by their theme's size instead cost Banking77 finest NMI 0.790 -> 0.783.
 SMALL_CORPUS_SHARE = 1 / 25
 #: The narrowest graph the small-corpus rule gives.
 SMALL_CORPUS_MIN_K = 10
