@@ -92,6 +92,15 @@ def test_numbers_appear_formatted(normal_html: str) -> None:
     )
 
 
+def test_the_lede_counts_one_document_in_the_singular() -> None:
+    themes = make_themes()
+    manifest = make_manifest(themes)
+    lede = re.compile(r"from\s+([\d,]+)\s+(documents?) in this bucket")
+    assert lede.search(render_report(themes, manifest, [])).group(2) == "documents"
+    manifest["counts"]["documents"] = 1
+    assert lede.search(render_report(themes, manifest, [])).groups() == ("1", "document")
+
+
 def test_all_noise_run_renders_and_says_so() -> None:
     themes = make_themes(0)
     html = render_report(themes, make_manifest(themes), make_skips())
