@@ -1,6 +1,6 @@
 """The recluster flow: bucket in, themes, subthemes and a report out.
 
-start → ingest → chunk → embed → knn → cluster → phrases → curate → project → summarize → lineage → publish →
+start → ingest → chunk → embed → steer → knn → cluster → phrases → curate → project → summarize → lineage → publish →
 report → finish.
 The flow only wires the stage tasks; each stage reads and writes the catalog, the embedding cache and the
 run's scratch folder itself, gets only the parameters it reads (`RunParams.view`), and hands the next one a
@@ -30,6 +30,7 @@ from tasks.infra.params import (
     LineageParams,
     PhraseParams,
     RunParams,
+    SteerParams,
     SummaryParams,
 )
 from tasks.infra.runs import run_lock
@@ -43,6 +44,7 @@ from tasks.project import project_task
 from tasks.publish import publish_task
 from tasks.report import report_task
 from tasks.start import prepare_run, start_run_task
+from tasks.steer import steer_task
 from tasks.summarize import summarize_task
 
 
@@ -71,6 +73,7 @@ def recluster(params: RunParams | None = None, bucket_url: str | None = None,
             stages = {"ingest": ingest(run, settings, params.view(IngestParams)),
                       "chunk": chunk(run, settings, params.view(ChunkParams))}
             stages["embed"] = embed_fanned_out(run, settings) if fanned_out else embed_task(run, settings)
+            stages["steer"] = steer_task(run, settings, params.view(SteerParams))
             stages["knn"] = knn_task(run, settings, params.view(GraphParams))
             stages["cluster"] = cluster_task(run, settings, params.view(ClusterParams))
             stages["phrases"] = phrases_task(run, settings, params.view(PhraseParams))

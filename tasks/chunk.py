@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -173,3 +174,11 @@ def chunk_task(run: RunRef, settings: Settings, params: ChunkParams) -> dict:
                                    where=slice_filter(params))
     log.info(summary_line(summary, sliced=slice_filter(params) is not None))
     return summary_record(summary, timing["seconds"])
+
+
+def load_corpus_texts(settings: Settings, run: RunRef) -> tuple[list[str], np.ndarray]:
+    """Every corpus passage in row order, and each row's document id."""
+    corpus = pq.read_table(run.corpus_path, columns=["row_no", "chunk_id", "doc_id"])
+    with open_catalog(settings.catalog_path) as catalog:
+        rows = catalog.rows("select_chunk_texts", chunk_ids_input=corpus.select(["row_no", "chunk_id"]))
+    return [text for _, text in rows], np.asarray(corpus.column("doc_id").to_pylist(), dtype=object)

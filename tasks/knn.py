@@ -22,6 +22,7 @@ from tasks.infra.params import GraphParams
 from tasks.infra.runs import RunRef
 from tasks.infra.settings import Settings
 from tasks.infra.stage import stage_logger, stage_task, stopwatch
+from tasks.steer import steered
 
 #: Graphs kept in the cache (newest used first); each is ~12 bytes x k per chunk (~0.4 GB at 1M chunks, k=32).
 GRAPH_CACHE_ENTRIES = 4
@@ -35,12 +36,14 @@ def knn_size(params: GraphParams, n: int) -> int:
     return max(1, min(k, n - 1)) if n > 1 else 1
 
 
-def contextual_vectors(run: RunRef, context_weight: float) -> np.ndarray:
-    """The run's vectors with each chunk read with its document neighbours (``context_weight``); the graph and
-    the clustering compare these, in the clustering space."""
+def contextual_vectors(run: RunRef, context_weight: float, instruction: str | None = None) -> np.ndarray:
+    """The run's vectors with each chunk read with its document neighbours (``context_weight``) and, with an
+    ``instruction``, along its facet (`tasks.steer`); the graph and the clustering compare these, in the
+    clustering space."""
     corpus = pq.read_table(run.corpus_path, columns=["doc_id", "char_start"])
-    return with_document_context(np.load(run.embeddings_path), corpus.column("doc_id").to_numpy(),
-                                 corpus.column("char_start").to_numpy(), context_weight)
+    emb = with_document_context(np.load(run.embeddings_path), corpus.column("doc_id").to_numpy(),
+                                corpus.column("char_start").to_numpy(), context_weight)
+    return steered(run, emb, instruction)
 
 
 def load_graph(run: RunRef) -> KnnGraph:
@@ -87,7 +90,7 @@ def knn_task(run: RunRef, settings: Settings, params: GraphParams) -> dict:
     cache when these exact vectors were searched with this ``k`` before; keep it in scratch."""
     log = stage_logger()
     with stopwatch() as timing:
-        emb = clustering_space(contextual_vectors(run, params.context_weight), params.geometry)
+        emb = clustering_space(contextual_vectors(run, params.context_weight, params.instruction), params.geometry)
         k = knn_size(params, len(emb))
         key = graph_cache_key(emb, k, params.seed)
         graph = cached_graph(settings.graph_cache_dir, key)

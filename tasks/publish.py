@@ -40,8 +40,8 @@ from tasks.infra.settings import Settings
 from tasks.infra.stage import stage_logger, stage_task, stopwatch
 from tasks.infra.storage import atomic_write, open_storage
 
-STAGE_ORDER = ("ingest", "chunk", "embed", "knn", "cluster", "phrases", "curate", "project", "summarize", "lineage",
-               "publish", "report")
+STAGE_ORDER = ("ingest", "chunk", "embed", "steer", "knn", "cluster", "phrases", "curate", "project", "summarize",
+               "lineage", "publish", "report")
 
 
 @dataclass
@@ -171,6 +171,8 @@ def build_manifest(run: RunRef, settings: Settings, params: RunParams,
                     "phrases": "phrases.parquet", "report": "report.html",
                     **({"items": "items.parquet", "item_vectors": "item_vectors.npy"} if params.publish_items else {})},
         "embedding": {"model": settings.model, "embed_backend": stages["embed"].get("embed_backend")},
+        "instruction": {k: v for k, v in stages.get("steer", {}).items() if k != "seconds"}
+        if stages.get("steer", {}).get("instruction") else None,
     }
 
 

@@ -10,17 +10,18 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pyarrow.parquet as pq
 
+from tasks.chunk import load_corpus_texts
 from tasks.core.embedding.engines import Encoder
+from tasks.core.steering import steer
 from tasks.core.summarizers import ClusterSummary, summarize_clusters
 from tasks.embed import run_encoder
-from tasks.infra.catalog import open_catalog
 from tasks.infra.errors import ModelError
 from tasks.infra.params import SummaryParams
 from tasks.infra.runs import RunRef
 from tasks.infra.settings import Settings
 from tasks.infra.stage import stage_logger, stage_task, stopwatch
+from tasks.steer import load_facet
 
 
 def theme_centrality(emb: np.ndarray, theme: np.ndarray) -> np.ndarray:
@@ -46,14 +47,6 @@ def summary_record(summary: ClusterSummary, doc_ids: np.ndarray) -> dict:
     }
 
 
-def load_corpus_texts(settings: Settings, run: RunRef) -> tuple[list[str], np.ndarray]:
-    """Every corpus passage in row order, and each row's document id."""
-    corpus = pq.read_table(run.corpus_path, columns=["row_no", "chunk_id", "doc_id"])
-    with open_catalog(settings.catalog_path) as catalog:
-        rows = catalog.rows("select_chunk_texts", chunk_ids_input=corpus.select(["row_no", "chunk_id"]))
-    return [text for _, text in rows], np.asarray(corpus.column("doc_id").to_pylist(), dtype=object)
-
-
 def phrase_encoder(settings: Settings) -> Encoder:
     """The run's model for header phrases, loaded on the first call only (a run whose clusters have no
     candidates never loads it); if it cannot load, headers are picked by word statistics and the log says why."""
@@ -73,14 +66,28 @@ def phrase_encoder(settings: Settings) -> Encoder:
     return encode
 
 
+def along_facet(encode: Encoder, basis: np.ndarray) -> Encoder:
+    """``encode``, its vectors taken along the instruction's facet (as the chunks' are)."""
+
+    def encode_along(texts: list[str]) -> np.ndarray:
+        return steer(encode(texts), basis)
+
+    return encode_along
+
+
 def summarize_run(run: RunRef, settings: Settings, params: SummaryParams) -> list[dict]:
-    """The JSON-able summaries of a run's themes (each with its subthemes as ``children``)."""
+    """The JSON-able summaries of a run's themes (each with its subthemes as ``children``). With an instruction,
+    central passages and header phrases are judged along its facet, so the headers speak in its terms."""
+    encode = phrase_encoder(settings)
     emb = np.load(run.embeddings_path)
+    basis = load_facet(run, params.instruction)
+    if basis is not None:
+        emb, encode = steer(emb, basis), along_facet(encode, basis)
     clustering = np.load(run.clustering_path)
     texts, doc_ids = load_corpus_texts(settings, run)
     summaries = summarize_clusters(texts, emb, clustering["theme"], clustering["subtheme"],
                                    clustering["subtheme_theme"], top_n_nodes=params.top_n_nodes,
-                                   summarizers=params.summarizers, encode=phrase_encoder(settings))
+                                   summarizers=params.summarizers, encode=encode)
     records = []
     for s in summaries:
         record = summary_record(s, doc_ids)

@@ -71,6 +71,15 @@ class RunParams(BaseModel):
         "the chunks before and after it, each at this weight (0: every chunk alone). One-chunk documents are "
         "unaffected.",
     )
+    instruction: str | None = Field(
+        None, min_length=1, max_length=300, description="What to group by, in a few words: `sentiment: positive or "
+        "negative`, `type of issue (refund, delivery, etc.)`, `product mentioned`. The graph, the clustering and the "
+        "summaries then compare chunks along that facet only (default: everything the embedding sees).",
+    )
+    instruction_examples: list[str] | None = Field(
+        None, max_length=20, description="More example values of the instruction's facet, besides those it lists "
+        "after a colon or in parentheses (each 1-80 characters).",
+    )
     min_cluster_size: int = Field(25, ge=2, description="Smallest theme, in chunks.")
     min_subcluster_size: int = Field(5, ge=2, description="Smallest subtheme inside a theme, in chunks.")
     min_samples: int | None = Field(
@@ -157,7 +166,24 @@ class RunParams(BaseModel):
             raise ValueError(f"chunk_overlap ({self.chunk_overlap}) must be smaller than "
                              f"chunk_size ({self.chunk_size})")
         slice_query(self.where, self.from_date, self.to_date, self.date_field)  # QueryError is a ValueError
+        _check_instruction(self.instruction, self.instruction_examples)
         return self
+
+
+def _check_instruction(instruction: str | None, examples: list[str] | None) -> None:
+    """An instruction has words and no control characters; examples come with one and are 1-80 characters each."""
+    texts = ([instruction] if instruction is not None else []) + list(examples or [])
+    for text in texts:
+        if any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 for c in text):
+            raise ValueError("instruction and instruction_examples may not hold control characters (newlines, tabs)")
+    if instruction is not None and not instruction.strip():
+        raise ValueError("instruction is blank: give a few words (`sentiment: positive or negative`) or leave it out")
+    if examples is not None:
+        if instruction is None:
+            raise ValueError("instruction_examples needs an instruction: set `instruction` too")
+        bad = [e for e in examples if not 1 <= len(e.strip()) <= 80]
+        if bad:
+            raise ValueError(f"each instruction example must be 1-80 characters, got {bad[0][:90]!r}")
 
 
 @dataclass(frozen=True)
@@ -196,6 +222,7 @@ class GraphParams:
     min_cluster_size: int
     min_samples: int | None
     seed: int
+    instruction: str | None = None
 
 
 @dataclass(frozen=True)
@@ -214,6 +241,16 @@ class ClusterParams:
     reassign_noise: bool
     stability_check: bool
     show_subclusters: bool
+    seed: int
+    instruction: str | None = None
+
+
+@dataclass(frozen=True)
+class SteerParams:
+    """What the steer stage reads: the instruction and the seed of its phrase sample."""
+
+    instruction: str | None
+    instruction_examples: list[str] | None
     seed: int
 
 
@@ -237,6 +274,7 @@ class SummaryParams:
 
     top_n_nodes: int
     summarizers: list[str]
+    instruction: str | None = None
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,11 @@ class RunRef:
         return self.path("knn.npz")
 
     @property
+    def facet_path(self) -> Path:
+        """The instruction's facet (``tasks.core.steering``): ``.npz`` with ``basis`` and ``phrases``."""
+        return self.path("facet.npz")
+
+    @property
     def clustering_path(self) -> Path:
         """Labels: ``.npz`` with ``theme``, ``subtheme`` and ``subtheme_theme``."""
         return self.path("clustering.npz")

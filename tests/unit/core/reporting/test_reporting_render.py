@@ -101,6 +101,19 @@ def test_the_lede_counts_one_document_in_the_singular() -> None:
     assert lede.search(render_report(themes, manifest, [])).groups() == ("1", "document")
 
 
+def test_the_instruction_is_shown_escaped_with_what_it_was_read_as() -> None:
+    themes = make_themes()
+    manifest = make_manifest(themes)
+    assert "Grouped by" not in render_report(themes, manifest, [])
+    manifest["instruction"] = {"instruction": "mood <script>alert(1)</script>", "steered": True, "directions": 16,
+                               "phrases": ["happy with", "<img src=x onerror=alert(2)>"], "alignment": 0.2}
+    html = render_report(themes, manifest, [])
+    assert "Grouped by <b>mood &lt;script&gt;alert(1)&lt;/script&gt;</b>" in html
+    assert "16 directions" in html and "&lt;img src=x onerror=alert(2)&gt;" in html and "<img src=x" not in html
+    manifest["instruction"] = {**manifest["instruction"], "steered": False}
+    assert "already\n      varies along it, alignment 0.2" in render_report(themes, manifest, [])
+
+
 def test_all_noise_run_renders_and_says_so() -> None:
     themes = make_themes(0)
     html = render_report(themes, make_manifest(themes), make_skips())
