@@ -21,7 +21,7 @@ How the vectors are steered (``bench/instruction.py`` measures it against the al
 5. **Unless the corpus already varies along the facet**: the facet's share of the corpus's variance, over the
    share its :data:`FACET_DIMS` principal directions hold, is the facet's *alignment*. From
    :data:`ALIGNED` up the instruction names what the themes already follow (Banking77 and "type of issue":
-   0.34; product reviews and "product mentioned": 0.45, "product feature discussed": 0.60), and projecting would
+   0.34; product reviews and "product mentioned": 0.45, "product feature discussed": 0.59), and projecting would
    only throw the rest away (finest NMI 0.789 -> 0.578, product NMI 0.335 -> 0.174): the plain vectors are
    kept and the run says so. A facet the corpus does not vary along (sentiment: 0.27 in product reviews, 0.20
    in Banking77) steers.
@@ -56,10 +56,11 @@ SPAN_PHRASES = 256
 SPAN_SHARE = 1 / 8
 #: Directions of the facet (8: polarity NMI 0.180 / purity 0.760; 16: 0.179 / 0.781; 32: 0.148 / 0.737).
 FACET_DIMS = 16
-#: Alignment from which the corpus already follows the facet (step 5). Set between the product reviews'
-#: sentiment (0.27, steered: polarity NMI 0.037 -> 0.179) and Banking77's "type of issue" (0.34): a thin margin
-#: on two corpora, recorded in every steered run's manifest so that it can be checked on others.
-ALIGNED = 1 / 3
+#: Alignment from which the corpus already follows the facet (step 5): halfway between the product reviews'
+#: sentiment (0.27, steered: polarity NMI 0.037 -> 0.182) and Banking77's "type of issue" (0.34, kept plain).
+#: A thin margin on two corpora (sentiment over Banking77 0.20; a planted test corpus: sentiment 0.21, the
+#: things it is about 0.46), recorded in every run's manifest so that it can be checked on others.
+ALIGNED = 0.3
 #: Rows of the corpus the alignment is measured on (a seeded sample above this).
 ALIGNMENT_ROWS = 20_000
 #: Longest instruction, in characters, and most examples.
