@@ -9,10 +9,10 @@ is embedded once (st-fp32, cached in ``--cache-dir`` as ``bench/cluster.py`` cac
 random samples of each ``--sizes`` row count. Every sample, and with ``--full`` the whole corpus, is clustered
 at ``min_cluster_size`` 25 / ``min_subcluster_size`` 5 on one graph per setting, four ways:
 
-* ``before``: no small-corpus rule (every graph ``k`` 33, ``min_samples`` 10) and theme resolution 1.5;
-* ``small k``: the small-corpus rule (``SMALL_CORPUS_SHARE``), resolution 1.5;
+* ``before``: no small-corpus rule (every graph ``k`` 33, ``min_samples`` 10), theme resolution 1.5;
+* ``defaults``: the small-corpus rule (``SMALL_CORPUS_SHARE``), resolution 1.5 (what a run does now);
 * ``resolution 2``: no small-corpus rule, resolution 2;
-* ``defaults``: both (what a run does now).
+* ``both``: the rule and resolution 2 (the defaults for one commit).
 
 Printed per sample: themes and theme AMI / finest NMI against the labels for each way; then the means and how
 many samples each way raised or lowered against ``before``. ``--text`` files are cut and embedded as
@@ -44,10 +44,10 @@ from tasks.core.knn_graph import build_knn_graph
 from tasks.infra.params import RunParams
 
 #: (name, small-corpus rule on, theme resolution)
-WAYS = (("before", False, 1.5), ("small k", True, 1.5), ("resolution 2", False, 2.0), ("defaults", True, None))
+WAYS = (("before", False, 1.5), ("defaults", True, 1.5), ("resolution 2", False, 2.0), ("both", True, 2.0))
 
 
-def _clustered(x: np.ndarray, mcs: int, mss: int, small: bool, resolution: float | None):
+def _clustered(x: np.ndarray, mcs: int, mss: int, small: bool, resolution: float):
     """The clustering of ``x`` one way; the small-corpus rule is switched off by letting a neighbourhood span
     the whole corpus (its cap is then never below the default width)."""
     share = contract.SMALL_CORPUS_SHARE
@@ -55,7 +55,7 @@ def _clustered(x: np.ndarray, mcs: int, mss: int, small: bool, resolution: float
     try:
         graph = build_knn_graph(x, min(recommended_k(mcs, None, len(x)), len(x) - 1), seed=0)
         return cluster_embeddings(x, graph, min_cluster_size=mcs, min_subcluster_size=mss,
-                                  resolution=resolution or RunParams().resolution)
+                                  resolution=resolution)
     finally:
         contract.SMALL_CORPUS_SHARE = share
 

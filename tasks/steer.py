@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from tasks.chunk import load_corpus_texts
-from tasks.core.steering import ALIGNED, Facet, candidate_phrases, facet_basis, parse_instruction, steer
+from tasks.core.steering import ALIGNED, Facet, Instruction, candidate_phrases, facet_basis, parse_instruction, steer
 from tasks.embed import run_encoder
 from tasks.infra.errors import ConfigError
 from tasks.infra.params import SteerParams
@@ -38,7 +38,7 @@ def steered(run: RunRef, emb: np.ndarray, instruction: str | None) -> np.ndarray
     return emb if basis is None else steer(emb, basis)
 
 
-def steer_run(run: RunRef, settings: Settings, params: SteerParams) -> Facet:
+def steer_run(run: RunRef, settings: Settings, params: SteerParams) -> tuple[Instruction, Facet]:
     """Read the instruction, gather the corpus's candidate phrases, embed them and keep the facet."""
     instruction = parse_instruction(params.instruction or "", params.instruction_examples)
     texts, _ = load_corpus_texts(settings, run)
@@ -49,7 +49,7 @@ def steer_run(run: RunRef, settings: Settings, params: SteerParams) -> Facet:
         raise ConfigError(f"instruction {params.instruction!r}: {exc}") from None
     np.savez(run.facet_path, basis=facet.basis, steers=facet.steers,
              phrases=np.array(facet.phrases[:SHOWN_PHRASES], dtype=str))
-    return facet
+    return instruction, facet
 
 
 @stage_task(name="steer")
@@ -60,8 +60,7 @@ def steer_task(run: RunRef, settings: Settings, params: SteerParams) -> dict:
         return {"instruction": None, "seconds": 0.0}
     log = stage_logger()
     with stopwatch() as timing:
-        facet = steer_run(run, settings, params)
-    instruction = parse_instruction(params.instruction, params.instruction_examples)
+        instruction, facet = steer_run(run, settings, params)
     shown = list(facet.phrases[:SHOWN_PHRASES])
     log.info(f"steer: {instruction.text!r} read as {instruction.facet!r}"
              + (f" with examples {list(instruction.examples)}" if instruction.examples else "")

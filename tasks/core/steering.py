@@ -22,7 +22,7 @@ How the vectors are steered (``bench/instruction.py`` measures it against the al
    share its :data:`FACET_DIMS` principal directions hold, is the facet's *alignment*. From
    :data:`ALIGNED` up the instruction names what the themes already follow (Banking77 and "type of issue":
    0.34; product reviews and "product mentioned": 0.45, "product feature discussed": 0.59), and projecting would
-   only throw the rest away (finest NMI 0.789 -> 0.578, product NMI 0.335 -> 0.174): the plain vectors are
+   only throw the rest away (finest NMI 0.790 -> 0.578, product NMI 0.346 -> 0.177): the plain vectors are
    kept and the run says so. A facet the corpus does not vary along (sentiment: 0.27 in product reviews, 0.20
    in Banking77) steers.
 """
@@ -46,18 +46,19 @@ __all__ = ["ALIGNED", "FACET_DIMS", "Facet", "Instruction", "candidate_phrases",
 SAMPLE_CHUNKS = 20_000
 #: A candidate occurs in at least this many sampled chunks.
 MIN_CHUNKS = 3
-#: Most widespread candidates kept (the model embeds each once: ~20 s for 20,000 here).
+#: Most widespread candidates kept (the model embeds each once; product reviews have ~2,000).
 VOCABULARY = 20_000
-#: Phrases closest to the query that span the facet (product reviews: 256 rather than 64 raises polarity NMI
+#: Phrases closest to the query that span the facet (product reviews, probed at theme resolution 2: 256 rather
+#: than 64 raises polarity NMI
 #: 0.158 -> 0.179 and purity 0.721 -> 0.781; 512 gives 0.038) ...
 SPAN_PHRASES = 256
 #: ... but at most this share of the candidates (256 of product reviews' ~2,000 is an eighth), so that a small
 #: corpus's facet is not spanned by all of its phrases.
 SPAN_SHARE = 1 / 8
-#: Directions of the facet (8: polarity NMI 0.180 / purity 0.760; 16: 0.179 / 0.781; 32: 0.148 / 0.737).
+#: Directions of the facet (same probe; 8: polarity NMI 0.180 / purity 0.760; 16: 0.179 / 0.781; 32: 0.148 / 0.737).
 FACET_DIMS = 16
 #: Alignment from which the corpus already follows the facet (step 5): halfway between the product reviews'
-#: sentiment (0.27, steered: polarity NMI 0.037 -> 0.182) and Banking77's "type of issue" (0.34, kept plain).
+#: sentiment (0.27, steered: polarity NMI 0.034 -> 0.188) and Banking77's "type of issue" (0.34, kept plain).
 #: A thin margin on two corpora (sentiment over Banking77 0.20; a planted test corpus: sentiment 0.21, the
 #: things it is about 0.46), recorded in every run's manifest so that it can be checked on others.
 ALIGNED = 0.3

@@ -90,7 +90,7 @@ class RunParams(BaseModel):
         description="How themes are picked from the density tree: kNN-graph modularity or HDBSCAN's excess of mass.",
     )
     resolution: float = Field(
-        2.0,
+        1.5,
         gt=0,
         le=1000,
         description="Modularity resolution for themes (higher: more, smaller themes); `cluster_selection=modularity`.",

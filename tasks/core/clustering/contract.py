@@ -29,16 +29,20 @@ MIN_GRAPH_K = 30
 #: there, not density fidelity (1M rows: k 63 peaks at 7.5 GB, k 33 at 5.6 GB).
 LARGE_CORPUS_N = 250_000
 LARGE_CORPUS_K = 33
-#: In a corpus under 825 chunks (``LARGE_CORPUS_K / SMALL_CORPUS_SHARE``) no neighbourhood spans more than this
-#: share of it, and the default ``min_samples`` shrinks to match (``k // 3 - 1``, at least 2); subthemes' graphs
-#: follow the corpus's size, not their theme's. Thirty neighbours of a 333-chunk novel are a tenth of the book:
-#: three diffusion steps over them blur every setting into its neighbours. ``bench/small_corpora.py --full``
+#: In a corpus of 250 to 825 chunks (``SMALL_CORPUS_MIN_K`` and ``LARGE_CORPUS_K`` over ``SMALL_CORPUS_SHARE``)
+#: no neighbourhood spans more than this share of it, and the default ``min_samples`` shrinks to match
+#: (``k // 3 - 1``, at least 2); subthemes' graphs follow the corpus's size, not their theme's. Thirty
+#: neighbours of a 333-chunk novel are a tenth of the book: three diffusion steps over them blur every setting
+#: into its neighbours. ``bench/small_corpora.py --full``
 #: (24 samples of 300-2,000 rows of Banking77, 20 Newsgroups and product reviews, and the 3 whole corpora,
 #: which the rule leaves alone): mean theme AMI 0.418 -> 0.426 (9 up, 3 down), finest NMI 0.499 -> 0.515;
 #: Gatsby 3 -> 5 themes at 25/5. 1/20 gave the samples the same but cut the tutorial's Gatsby (50/10) to 2
 #: themes. Capping subtheme graphs by their theme's size instead cost Banking77 finest NMI 0.790 -> 0.783.
+#: Below 250 chunks a 1/25 share is under :data:`SMALL_CORPUS_MIN_K` neighbours and the rule does not apply:
+#: with 10 neighbours and ``min_samples`` 2, corpora of 90-105 short documents (three or four topics, each
+#: recombining eight sentences) had every topic cut in two.
 SMALL_CORPUS_SHARE = 1 / 25
-#: The narrowest graph the small-corpus rule gives.
+#: The narrowest graph the small-corpus rule gives (at 250 chunks).
 SMALL_CORPUS_MIN_K = 10
 #: Clustered neighbours consulted when deciding whether a noise chunk is a border point.
 BORDER_VOTES = 10
@@ -60,11 +64,10 @@ SELECTION_METHODS = ("modularity", "eom")
 #: edges, pays when ``resolution > 2 rho / f``: at 3 no loosely knit theme can hold more than ~20 % of a
 #: corpus, and a 3-topic test corpus had a planted topic cut in two. 1.5 (~40 %) kept the gain:
 #: Banking77 finest NMI 0.784 (1) / 0.786 (1.5) / 0.784 (3); full 20 Newsgroups theme 0.518 / 0.542 / 0.551.
-#: 2 (~30 %) since the small-corpus graphs, for narrative: Gatsby 5 -> 6 themes at 25/5 (3 at 50/10 either
-#: way). On labelled corpora it is neutral (``bench/small_corpora.py --full``, 27 clusterings): mean theme AMI
-#: 0.418 -> 0.423, 5 up, 4 down; whole corpora Banking77 0.765 -> 0.769 (finest NMI 0.790 -> 0.789),
-#: 20 Newsgroups 0.542 -> 0.540, product reviews (by product) 0.344 -> 0.332.
-THEME_RESOLUTION = 2.0
+#: 2 (~30 %) was the default for one commit: Gatsby 5 -> 6 themes at 25/5 and neutral on labelled corpora
+#: (``bench/small_corpora.py --full``, mean theme AMI +0.005, 5 up, 4 down), but a 105-document corpus of three
+#: topics had its largest (43 %) cut in two, and the lineage test's growing theme lost its id.
+THEME_RESOLUTION = 1.5
 #: Modularity resolution inside a theme. Below 1 the whole theme (modularity ``1 - resolution`` > 0) competes
 #: with its splits, so a theme without real parts keeps none. Lower keeps fewer subthemes: Banking77 finest NMI
 #: 0.775 at 1.0, 0.782 at 0.7, 0.785 at 0.6, 0.786 at 0.5, but at 0.5 the demo corpus's largest theme (28 % of
@@ -134,8 +137,10 @@ def recommended_k(min_cluster_size: int, min_samples: int | None, n: int | None 
 
 
 def small_corpus_k(n: int) -> int:
-    """The widest neighbourhood in a corpus of ``n`` chunks (:data:`SMALL_CORPUS_SHARE`; no limit from 825)."""
-    return max(SMALL_CORPUS_MIN_K, int(n * SMALL_CORPUS_SHARE))
+    """The widest neighbourhood in a corpus of ``n`` chunks: :data:`SMALL_CORPUS_SHARE` of it from 250 chunks
+    (where that is :data:`SMALL_CORPUS_MIN_K`) to 825; no limit outside that range."""
+    k = int(n * SMALL_CORPUS_SHARE)
+    return k if k >= SMALL_CORPUS_MIN_K else 1 << 30
 
 
 def resolve_min_samples(min_samples: int | None, min_cluster_size: int, n: int | None = None) -> int:

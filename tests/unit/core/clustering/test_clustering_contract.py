@@ -78,12 +78,13 @@ def test_recommended_k_is_capped_for_large_corpora_but_never_below_min_samples()
 def test_small_corpora_get_narrow_graphs_and_larger_ones_keep_the_defaults():
     # A 333-chunk novel: no neighbourhood over 1/25 of it, min_samples a third of that.
     assert recommended_k(25, None, 333) == 13 and resolve_min_samples(None, 25, 333) == 3
-    assert recommended_k(25, None, 100) == SMALL_CORPUS_MIN_K and resolve_min_samples(None, 25, 100) == 2
-    for n in (825, 13_083, None):
+    assert recommended_k(25, None, 250) == SMALL_CORPUS_MIN_K and resolve_min_samples(None, 25, 250) == 2
+    for n in (100, 249, 825, 13_083, None):  # under 250 chunks 1/25 is under 10 neighbours: no rule
+
         assert recommended_k(25, None, n) == recommended_k(25, None) == 33
         assert resolve_min_samples(None, 25, n) == DEFAULT_MIN_SAMPLES
-    assert resolve_min_samples(7, 25, 100) == 7, "an explicit min_samples is kept"
-    assert recommended_k(25, 7, 100) == 10 and recommended_k(25, 12, 100) == 13, "never below min_samples + 1"
+    assert resolve_min_samples(7, 25, 300) == 7, "an explicit min_samples is kept"
+    assert recommended_k(25, 7, 300) == 12 and recommended_k(25, 12, 300) == 13, "never below min_samples + 1"
     # A subtheme's graph follows the corpus's size, not its theme's.
     assert recommended_k(5, 5, 200, corpus_n=13_083) == 30
     assert recommended_k(5, 3, 60, corpus_n=333) == 13
