@@ -33,14 +33,14 @@ LARGE_CORPUS_K = 33
 #: no neighbourhood spans more than this share of it, and the default ``min_samples`` shrinks to match
 #: (``k // 3 - 1``, at least 2); subthemes' graphs follow the corpus's size, not their theme's. Thirty
 #: neighbours of a 333-chunk novel are a tenth of the book: three diffusion steps over them blur every setting
-#: into its neighbours. ``bench/small_corpora.py --full``
-#: (24 samples of 300-2,000 rows of Banking77, 20 Newsgroups and product reviews, and the 3 whole corpora,
-#: which the rule leaves alone): mean theme AMI 0.418 -> 0.426 (9 up, 3 down), finest NMI 0.499 -> 0.515;
-#: Gatsby 3 -> 5 themes at 25/5. 1/20 gave the samples the same but cut the tutorial's Gatsby (50/10) to 2
-#: themes. Capping subtheme graphs by their theme's size instead cost Banking77 finest NMI 0.790 -> 0.783.
-#: Below 250 chunks a 1/25 share is under :data:`SMALL_CORPUS_MIN_K` neighbours and the rule does not apply:
-#: with 10 neighbours and ``min_samples`` 2, corpora of 90-105 short documents (three or four topics, each
-#: recombining eight sentences) had every topic cut in two.
+#: into its neighbours. ``bench/small_corpora.py --full`` (24 samples of 300-2,000 rows of Banking77,
+#: 20 Newsgroups and product reviews, and the 3 whole corpora, which the rule leaves alone): mean theme AMI
+#: 0.418 -> 0.426 (9 up, 3 down), finest NMI 0.499 -> 0.515; Gatsby 3 -> 5 themes at 25/5. 1/20 gave the
+#: samples the same but cut the tutorial's Gatsby (50/10) to 2 themes. Capping subtheme graphs by their theme's
+#: size instead cost Banking77 finest NMI 0.790 -> 0.783. Below 250 chunks a 1/25 share is under
+#: :data:`SMALL_CORPUS_MIN_K` neighbours and the rule does not apply: with 10 neighbours and ``min_samples`` 2,
+#: corpora of 90-105 short documents (three or four topics, each recombining eight sentences) had every topic
+#: cut in two.
 SMALL_CORPUS_SHARE = 1 / 25
 #: The narrowest graph the small-corpus rule gives (at 250 chunks).
 SMALL_CORPUS_MIN_K = 10
@@ -62,7 +62,7 @@ SELECTION_METHODS = ("modularity", "eom")
 #: Modularity resolution when picking themes from the tree (higher: more, smaller themes). Splitting a
 #: theme that holds a share ``f`` of the graph's weight, into halves that share a fraction ``rho`` of its
 #: edges, pays when ``resolution > 2 rho / f``: at 3 no loosely knit theme can hold more than ~20 % of a
-#: corpus, and a 3-topic test corpus had a planted topic cut in two. 1.5 (~40 %) kept the gain:
+#: corpus, and a 3-topic test corpus had a planted topic cut in two. 1.5 (~40 %) keeps the gain:
 #: Banking77 finest NMI 0.784 (1) / 0.786 (1.5) / 0.784 (3); full 20 Newsgroups theme 0.518 / 0.542 / 0.551.
 #: 2 (~30 %) was the default for one commit: Gatsby 5 -> 6 themes at 25/5 and neutral on labelled corpora
 #: (``bench/small_corpora.py --full``, mean theme AMI +0.005, 5 up, 4 down), but a 105-document corpus of three
