@@ -23,6 +23,8 @@ DOCS = [  # (doc_id, object_key, last_modified epoch, metadata)
     ("d", "notes/readme.txt", 1717286400.0, {}),
 ]
 
+ALL_DOCS = {doc_id for doc_id, *_ in DOCS}
+
 
 @pytest.fixture(scope="module")
 def con() -> duckdb.DuckDBPyConnection:
@@ -146,7 +148,10 @@ def test_any_text_is_a_query_or_a_query_error_and_never_becomes_sql(text: str):
 def test_well_formed_queries_always_compile_and_run(con, keys, values, joins):
     parts = [f"{k} eq '{v.replace(chr(39), chr(39) * 2)}'" for k, v in zip(keys, values, strict=False)]
     query = parts[0] + "".join(f" {j} {p}" for j, p in zip(joins, parts[1:], strict=False))
-    select(con, query)  # no exception from DuckDB for any value
+    found = select(con, query)  # no exception from DuckDB for any value
+    assert found == sorted(set(found)) and set(found) <= ALL_DOCS
+    rest = select(con, f"not ({query})")
+    assert set(found).isdisjoint(rest) and set(found) | set(rest) == ALL_DOCS, "not (q) selects exactly the others"
 
 
 @pytest.mark.parametrize(("pair", "message"), [
