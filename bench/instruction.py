@@ -70,15 +70,15 @@ def facet_scores(theme: np.ndarray, facets: dict[str, np.ndarray]) -> dict:
 
 
 def steered_vectors(texts: list[str], emb: np.ndarray, instruction: str, encode,
-                    gate: bool = True) -> tuple[np.ndarray, dict]:
+                    gate: bool = True) -> tuple[np.ndarray, dict, np.ndarray]:
     """The chunk vectors a run clusters with this instruction (along its facet, unless the corpus already varies
-    along it; ``gate=False`` projects regardless), and what building the facet cost."""
+    along it; ``gate=False`` projects regardless), what building the facet cost, and its directions."""
     start = time.perf_counter()
     facet = facet_basis(parse_instruction(instruction), candidate_phrases(texts), encode, emb)
     seconds = time.perf_counter() - start
     x = steer(emb, facet.basis) if facet.steers or not gate else emb
     return x, {"facet_seconds": round(seconds, 2), "vocabulary": facet.vocabulary, "alignment": facet.alignment,
-               "steered": facet.steers or not gate, "closest_phrases": list(facet.phrases[:8])}
+               "steered": facet.steers or not gate, "closest_phrases": list(facet.phrases[:8])}, facet.basis
 
 
 def headers(texts: list[str], emb: np.ndarray, theme: np.ndarray, encode, basis_encode=None, show: int = 6) -> list:
@@ -108,7 +108,7 @@ def reviews(path: Path, cache_dir: Path, encode, show_headers: bool) -> None:
         print("  headers:", headers(texts, emb, plain.theme, encode))
     for facet, instruction in INSTRUCTIONS.items():
         for gate in (True, False):
-            x, cost = steered_vectors(texts, emb, instruction, encode, gate)
+            x, cost, basis = steered_vectors(texts, emb, instruction, encode, gate)
             if not gate and not cost["alignment"] >= ALIGNED:
                 continue  # the gate steered already: the same run
             result = clustered(x)
@@ -119,7 +119,6 @@ def reviews(path: Path, cache_dir: Path, encode, show_headers: bool) -> None:
                               **got, "gain_vs_plain": gains, "own_facet_gains_most": own_first, **cost,
                               "facet_cost_vs_plain_clustering": round(cost["facet_seconds"] / plain_seconds, 2)}))
             if show_headers and cost["steered"]:
-                basis = facet_basis(parse_instruction(instruction), candidate_phrases(texts), encode).basis
                 print("  headers:", headers(texts, x, result.theme, encode, lambda t, b=basis: steer(encode(t), b)))
 
 
@@ -128,8 +127,8 @@ def banking77(path: Path, cache_dir: Path, encode) -> None:
     _, emb, labels = load_corpus(str(path), cache_dir)
     texts = [json.loads(line)["text"] for line in path.open(encoding="utf-8")]
     out = {}
-    gated, cost = steered_vectors(texts, emb, "type of issue", encode)
-    forced, _ = steered_vectors(texts, emb, "type of issue", encode, gate=False)
+    gated, cost, _ = steered_vectors(texts, emb, "type of issue", encode)
+    forced, _, _ = steered_vectors(texts, emb, "type of issue", encode, gate=False)
     out["alignment"], out["steered"] = cost["alignment"], cost["steered"]
     for name, x in (("plain", emb), ("type of issue", gated), ("type of issue, projected regardless", forced)):
         c = clustered(np.ascontiguousarray(x, np.float32))

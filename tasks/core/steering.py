@@ -31,11 +31,12 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from tasks.core.embedding.engines import Encoder, normalise_rows
 from tasks.core.summarizers.headers import phrase_grams
 from tasks.core.summarizers.text import STOP_WORDS, TOKEN_RE
 
@@ -71,7 +72,6 @@ MAX_EXAMPLES = 20
 _SPLIT = re.compile(r"\s*(?:,|/|;|\bor\b|\band\b)\s*", re.IGNORECASE)
 _ETC = re.compile(r"\betc\.?|\.\.\.|…", re.IGNORECASE)
 
-Encode = Callable[[list[str]], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -130,12 +130,7 @@ def candidate_phrases(texts: Sequence[str], seed: int = 0) -> list[str]:
     return common[:VOCABULARY]
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length (zero rows stay zero)."""
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
-
-
-def facet_basis(instruction: Instruction, phrases: Sequence[str], encode: Encode,
+def facet_basis(instruction: Instruction, phrases: Sequence[str], encode: Encoder,
                 emb: np.ndarray | None = None, seed: int = 0) -> Facet:
     """The facet's directions (steps 3-4 of the module docstring) from the corpus's candidate ``phrases``, and
     with the corpus's vectors ``emb`` its alignment (step 5; 0 without them).
@@ -150,9 +145,9 @@ def facet_basis(instruction: Instruction, phrases: Sequence[str], encode: Encode
         raise ValueError("the instruction cannot steer this corpus: no phrase occurs in "
                          f"{MIN_CHUNKS} or more chunks besides the instruction's own words")
     vectors = np.asarray(encode(usable), np.float32)
-    query = _unit(np.asarray(encode([instruction.text, *instruction.examples]), np.float32).mean(axis=0))
-    mean = vectors.mean(axis=0)
-    closeness = _unit(vectors - mean) @ _unit(query - mean)
+    query = normalise_rows(np.asarray(encode([instruction.text, *instruction.examples])).mean(axis=0, keepdims=True))
+    mean = vectors.mean(axis=0, keepdims=True)
+    closeness = normalise_rows(vectors - mean) @ normalise_rows(query - mean)[0]
     span = min(SPAN_PHRASES, max(FACET_DIMS, int(len(usable) * SPAN_SHARE)))
     top = np.argsort(-closeness, kind="stable")[:span]
     _, _, vt = np.linalg.svd(vectors[top].astype(np.float64), full_matrices=False)
@@ -177,4 +172,4 @@ def facet_alignment(emb: np.ndarray, basis: np.ndarray, seed: int = 0) -> float:
 
 def steer(emb: np.ndarray, basis: np.ndarray) -> np.ndarray:
     """Unit float32 ``(n, dims)`` rows: each vector's coordinates along the facet's directions."""
-    return _unit(np.asarray(emb, np.float32) @ np.asarray(basis, np.float32).T).astype(np.float32)
+    return normalise_rows(np.asarray(emb, np.float32) @ np.asarray(basis, np.float32).T)
