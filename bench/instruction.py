@@ -12,7 +12,10 @@ polarity), themes and noise. Each instruction must raise its own facet more than
 cost: seconds to gather and embed the candidate phrases and build the facet (the model loaded beforehand),
 against the plain clustering's seconds. ``--banking77`` adds the "matching instruction" case: finest NMI of
 ``instruction="type of issue"`` against the plain run. ``--headers`` prints the largest themes' headers, picked
-along the facet as the summarize stage picks them. A path that does not exist is reported and skipped.
+along the facet as the summarize stage picks them. ``--threads`` reads each sentence with its review as a run
+with ``context_field`` does (a review: consecutive sentences with one review number; `tasks.core.clustering.context`,
+:data:`THREAD_REACH` sentences each side at the default ``context_weight``), plain and with each instruction. A
+path that does not exist is reported and skipped.
 """
 
 from __future__ import annotations
@@ -34,7 +37,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cluster import load_corpus
 from sklearn.metrics import normalized_mutual_info_score
 
-from tasks.core.clustering import cluster_embeddings, clustering_space, recommended_k
+from tasks.core.clustering import (
+    THREAD_REACH,
+    cluster_embeddings,
+    clustering_space,
+    recommended_k,
+    with_document_context,
+)
 from tasks.core.embedding.engines import load_encoder
 from tasks.core.knn_graph import build_knn_graph
 from tasks.core.steering import ALIGNED, candidate_phrases, facet_basis, parse_instruction, steer
@@ -89,9 +98,11 @@ def headers(texts: list[str], emb: np.ndarray, theme: np.ndarray, encode, basis_
     return [(node.header, node.size) for node in tree[:show]]
 
 
-def reviews(path: Path, cache_dir: Path, encode, show_headers: bool) -> None:
+def reviews(path: Path, cache_dir: Path, encode, show_headers: bool, threads: bool) -> None:
     """Plain against each instruction on product reviews."""
     rows = [json.loads(line) for line in path.open(encoding="utf-8")]
+    if threads:
+        return threaded(rows, cache_dir, encode)
     texts = [r["text"] for r in rows]
     cache = cache_dir / "product_reviews.npy"
     if not cache.exists():
@@ -122,6 +133,32 @@ def reviews(path: Path, cache_dir: Path, encode, show_headers: bool) -> None:
                 print("  headers:", headers(texts, x, result.theme, encode, lambda t, b=basis: steer(encode(t), b)))
 
 
+def threaded(rows: list[dict], cache_dir: Path, encode) -> None:
+    """Each sentence read with its review's sentences (``context_field``), plain and with each instruction."""
+    texts = [r["text"] for r in rows]
+    emb = np.load(cache_dir / "product_reviews.npy")
+    facets = {f: np.array([r[f] for r in rows], dtype=object) for f in ("product", "polarity", "feature")}
+    # A review is a run of consecutive sentences with one review number (numbers restart with each product; the
+    # product itself is not used).
+    review = np.cumsum([i == 0 or r["review"] != rows[i - 1]["review"] for i, r in enumerate(rows)])
+    weight = RunParams().context_weight
+
+    def read_in_review(x: np.ndarray) -> np.ndarray:
+        return with_document_context(x, review, np.arange(len(rows)), weight, reach=THREAD_REACH)
+
+    alone = facet_scores(clustered(emb).theme, facets)
+    base = facet_scores(clustered(read_in_review(emb)).theme, facets)
+    print(json.dumps({"run": "plain, each sentence alone", **alone}))
+    print(json.dumps({"run": f"plain, read with its review ({len(set(review))} reviews)", **base}))
+    for facet, instruction in INSTRUCTIONS.items():
+        x, cost, _ = steered_vectors(texts, emb, instruction, encode)
+        got = facet_scores(clustered(np.ascontiguousarray(read_in_review(np.ascontiguousarray(x)))).theme, facets)
+        gains = {f: round(got[f] - base[f], 3) for f in INSTRUCTIONS}
+        print(json.dumps({"run": f"instruction={instruction!r}, read with its review", **got,
+                          "gain_vs_plain_read_with_review": gains, "steered": cost["steered"],
+                          "own_facet_gains_most": all(gains[facet] > gains[f] for f in INSTRUCTIONS if f != facet)}))
+
+
 def banking77(path: Path, cache_dir: Path, encode) -> None:
     """The plain run against ``instruction="type of issue"`` (what the corpus is already about)."""
     _, emb, labels = load_corpus(str(path), cache_dir)
@@ -146,10 +183,11 @@ def main() -> None:
     p.add_argument("--reviews", type=Path, help="product_reviews/data.jsonl")
     p.add_argument("--banking77", type=Path, help="banking77/data.jsonl")
     p.add_argument("--headers", action="store_true")
+    p.add_argument("--threads", action="store_true", help="read each review sentence with its review")
     p.add_argument("--cache-dir", type=Path, default=Path("/tmp/themesift-scratch"))
     args = p.parse_args()
     encode = load_encoder("all-MiniLM-L6-v2", backend="st-fp32")
-    for path, run in ((args.reviews, lambda q: reviews(q, args.cache_dir, encode, args.headers)),
+    for path, run in ((args.reviews, lambda q: reviews(q, args.cache_dir, encode, args.headers, args.threads)),
                       (args.banking77, lambda q: banking77(q, args.cache_dir, encode))):
         if path is None:
             continue

@@ -43,7 +43,7 @@ def previous_themes(run: RunRef, settings: Settings) -> np.ndarray | None:
 
 def cluster_run(run: RunRef, settings: Settings, params: ClusterParams) -> Clustering:
     """Cluster a run's vectors over its graph, steered by the previous run's themes when ``stickiness`` > 0."""
-    embedded = contextual_vectors(run, params.context_weight, params.instruction)
+    embedded = contextual_vectors(run, settings, params)
     mean_cosine = mean_pairwise_cosine(embedded)
     space = resolve_geometry(embedded, params.geometry)
     emb = clustering_space(embedded, space)  # the space the knn stage used

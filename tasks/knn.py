@@ -3,7 +3,8 @@
 A graph is also kept in the state folder's graph cache, keyed by a digest of the exact vectors it was built
 on, ``k`` and the seed: a second configuration over the same corpus (other cluster sizes, resolutions,
 summaries; the HTTP API's "as many configurations as you like") reuses it instead of searching again. Any
-change to the chunks, their order, the geometry or the context weight changes the vectors, hence the key.
+change to the chunks, their order, the geometry, the context weight or the context field changes the vectors,
+hence the key.
 """
 
 from __future__ import annotations
@@ -11,14 +12,19 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from typing import Protocol
 
 import faiss
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from tasks.core.clustering import clustering_space, recommended_k, with_document_context
+from tasks.core.clustering import THREAD_REACH, clustering_space, recommended_k, with_document_context
 from tasks.core.knn_graph import KnnGraph, build_knn_graph
+from tasks.infra.catalog import open_catalog
 from tasks.infra.params import GraphParams
+from tasks.infra.query import json_path
 from tasks.infra.runs import RunRef
 from tasks.infra.settings import Settings
 from tasks.infra.stage import stage_logger, stage_task, stopwatch
@@ -36,14 +42,46 @@ def knn_size(params: GraphParams, n: int) -> int:
     return max(1, min(k, n - 1)) if n > 1 else 1
 
 
-def contextual_vectors(run: RunRef, context_weight: float, instruction: str | None = None) -> np.ndarray:
-    """The run's vectors with each chunk read with its document neighbours (``context_weight``) and, with an
-    ``instruction``, along its facet (`tasks.steer`); the graph and the clustering compare these, in the
-    clustering space."""
-    corpus = pq.read_table(run.corpus_path, columns=["doc_id", "char_start"])
-    emb = with_document_context(np.load(run.embeddings_path), corpus.column("doc_id").to_numpy(),
-                                corpus.column("char_start").to_numpy(), context_weight)
-    return steered(run, emb, instruction)
+class ContextParams(Protocol):
+    """What reading chunks in context needs (the knn and cluster stages' params both have it)."""
+
+    context_weight: float
+    context_field: str | None
+    instruction: str | None
+
+
+def contextual_vectors(run: RunRef, settings: Settings, params: ContextParams) -> np.ndarray:
+    """The run's vectors with each chunk read with its document neighbours (``context_weight``), or its thread's
+    (``context_field``), and, with an ``instruction``, along its facet (`tasks.steer`); the graph and the
+    clustering compare these, in the clustering space."""
+    emb = np.load(run.embeddings_path)
+    if params.context_field:
+        threads, order = context_threads(run, settings, params.context_field)
+        emb = with_document_context(emb, threads, order, params.context_weight, reach=THREAD_REACH)
+    else:
+        corpus = pq.read_table(run.corpus_path, columns=["doc_id", "char_start"])
+        emb = with_document_context(emb, corpus.column("doc_id").to_numpy(), corpus.column("char_start").to_numpy(),
+                                    params.context_weight)
+    return steered(run, emb, params.instruction)
+
+
+def context_threads(run: RunRef, settings: Settings, field: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per chunk: its thread (its document's ``field`` value; a document without one is a thread of its own) and
+    its rank in reading order (object key, record number, position in the record)."""
+    corpus = pq.read_table(run.corpus_path, columns=["doc_id", "object_key", "char_start"])
+    docs = pa.table({"doc_id": pc.unique(corpus.column("doc_id"))})
+    with open_catalog(settings.catalog_path) as catalog:
+        found = {doc: (record_no, thread)
+                 for doc, record_no, thread in catalog.rows("select_document_threads", {"path": json_path(field)},
+                                                            doc_ids_input=docs)}
+    doc_ids = corpus.column("doc_id").to_pylist()
+    threads = np.array([f"t:{found[d][1]}" if found.get(d, (None, None))[1] is not None else f"d:{d}"
+                        for d in doc_ids], dtype=object)
+    record_no = np.array([found.get(d, (None, None))[0] or 0 for d in doc_ids], np.int64)
+    _, objects = np.unique(np.asarray(corpus.column("object_key").to_pylist(), dtype=object), return_inverse=True)
+    order = np.empty(len(doc_ids), np.int64)
+    order[np.lexsort((corpus.column("char_start").to_numpy(), record_no, objects))] = np.arange(len(doc_ids))
+    return threads, order
 
 
 def load_graph(run: RunRef) -> KnnGraph:
@@ -90,7 +128,7 @@ def knn_task(run: RunRef, settings: Settings, params: GraphParams) -> dict:
     cache when these exact vectors were searched with this ``k`` before; keep it in scratch."""
     log = stage_logger()
     with stopwatch() as timing:
-        emb = clustering_space(contextual_vectors(run, params.context_weight, params.instruction), params.geometry)
+        emb = clustering_space(contextual_vectors(run, settings, params), params.geometry)
         k = knn_size(params, len(emb))
         key = graph_cache_key(emb, k, params.seed)
         graph = cached_graph(settings.graph_cache_dir, key)

@@ -71,6 +71,12 @@ class RunParams(BaseModel):
         "the chunks before and after it, each at this weight (0: every chunk alone). One-chunk documents are "
         "unaffected.",
     )
+    context_field: str | None = Field(
+        None, max_length=200, pattern=KEY_PATTERN, description="A metadata field naming the thread each JSON/CSV "
+        "record belongs to (a chat session, a ticket, a review): records that share its value are read together, "
+        "in the order they were read, each with the two records before and after it at `context_weight`. For "
+        "short records whose meaning their thread carries (default: every record alone).",
+    )
     instruction: str | None = Field(
         None, min_length=1, max_length=300, description="What to group by, in a few words: `sentiment: positive or "
         "negative`, `type of issue (refund, delivery, etc.)`, `product mentioned`. The graph, the clustering and the "
@@ -218,6 +224,7 @@ class GraphParams:
 
     geometry: str
     context_weight: float
+    context_field: str | None
     knn_k: int | None
     min_cluster_size: int
     min_samples: int | None
@@ -231,6 +238,7 @@ class ClusterParams:
 
     geometry: str
     context_weight: float
+    context_field: str | None
     min_cluster_size: int
     min_subcluster_size: int
     min_samples: int | None

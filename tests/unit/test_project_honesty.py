@@ -69,7 +69,7 @@ def catalog(tmp_path_factory) -> tuple[duckdb.DuckDBPyConnection, dict]:
               "content_hash": "h", "status": "ok", "n_documents": 1, "started_at": "2026-01-01 00:00:00",
               "finished_at": "2026-01-01 00:00:00", "params": "{}", "settings": "{}", "counts": "{}",
               "output_prefix": "runs/r/", "commit_size": 16, "event_id": "e", "kind": "rename",
-              "created_at": "2026-01-01T00:00:00", "payload": "{}"}
+              "created_at": "2026-01-01T00:00:00", "payload": "{}", "path": "$.session"}
     return con, values
 
 

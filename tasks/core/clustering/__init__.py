@@ -117,7 +117,7 @@ One concern each; imports only point down this list (and to ``tasks.core.knn_gra
 The names below (``__all__``) are the package's API; the modules' other names are its internals.
 """
 
-from tasks.core.clustering.context import CONTEXT_WEIGHT, document_neighbours, with_document_context
+from tasks.core.clustering.context import CONTEXT_WEIGHT, THREAD_REACH, document_neighbours, with_document_context
 from tasks.core.clustering.contract import (
     BORDER_REACH,
     BORDER_SHARE,
@@ -150,6 +150,7 @@ from tasks.core.clustering.space import (
 
 __all__ = [
     "CONTEXT_WEIGHT",
+    "THREAD_REACH",
     "GEOMETRIES",
     "HOMOGENEOUS_MEAN_COSINE",
     "BORDER_REACH",

@@ -1,4 +1,5 @@
-"""The `instruction` run parameters are checked where every run parameter is: one clear line per problem."""
+"""The `instruction` and `context_field` run parameters are checked where every run parameter is: one clear line per
+problem."""
 
 from __future__ import annotations
 
@@ -31,3 +32,12 @@ def test_an_instruction_and_its_examples_come_through_the_cli_overrides():
 def test_bad_instructions_are_one_clear_error(pairs, message):
     with pytest.raises(ConfigError, match=message):
         parse_param_overrides(pairs)
+
+
+def test_a_context_field_reaches_the_graph_and_the_clustering_and_bad_names_are_refused():
+    p = parse_param_overrides(["context_field=session.id"])
+    assert p.view(GraphParams).context_field == p.view(ClusterParams).context_field == "session.id"
+    assert RunParams().context_field is None
+    for bad in ("context_field=", "context_field=bad key", "context_field=$.path", "context_field=" + "k" * 201):
+        with pytest.raises(ConfigError, match="context_field"):
+            parse_param_overrides([bad])

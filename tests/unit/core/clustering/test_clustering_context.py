@@ -43,3 +43,22 @@ def test_weight_zero_is_the_identity_and_bad_input_is_refused():
         with_document_context(emb, docs[:2], starts[:2], 0.5)
     with pytest.raises(ValueError, match="same length"):
         document_neighbours(docs, starts[:2])
+
+
+def test_a_thread_reads_each_record_with_those_up_to_reach_places_away():
+    rng = np.random.default_rng(2)
+    emb = unit(rng.standard_normal((6, 16)))
+    threads = np.array(["t", "t", "u", "t", "t", "t"])
+    order = np.array([0, 1, 0, 2, 3, 4])  # rows 0, 1, 3, 4, 5 in that order; row 2 alone in its thread
+    pairs = sorted(zip(*document_neighbours(threads, order, reach=2), strict=True))
+    assert pairs == sorted([(0, 1), (1, 3), (3, 4), (4, 5), (0, 3), (1, 4), (3, 5)])
+    out = with_document_context(emb, threads, order, 0.5, reach=2)
+    np.testing.assert_array_equal(out[2], emb[2])
+    np.testing.assert_allclose(out[3], unit((emb[3] + 0.5 * (emb[0] + emb[1] + emb[4] + emb[5]))[None])[0],
+                               atol=1e-6)
+    np.testing.assert_allclose(out[0], unit((emb[0] + 0.5 * (emb[1] + emb[3]))[None])[0], atol=1e-6)
+    # Reach 1 is the document rule: bit for bit what it gave before reach existed.
+    np.testing.assert_array_equal(with_document_context(emb, threads, order, 0.5, reach=1),
+                                  with_document_context(emb, threads, order, 0.5))
+    with pytest.raises(ValueError, match="reach"):
+        document_neighbours(threads, order, reach=0)
