@@ -138,4 +138,16 @@ def knn_task(run: RunRef, settings: Settings, params: GraphParams) -> dict:
             store_graph(settings.graph_cache_dir, key, graph)
         np.savez(run.graph_path, indices=graph.indices, distances=graph.distances)
     log.info(f"knn: {len(emb):,} chunks, k={k}" + (" (graph reused from the cache)" if reused else ""))
-    return {"k": k, "chunks": len(emb), "reused": reused, "seconds": timing["seconds"]}
+    out = {"k": k, "chunks": len(emb), "reused": reused, "seconds": timing["seconds"]}
+    if params.context_field:
+        out["threads"] = thread_count(context_threads(run, settings, params.context_field)[0])
+        if out["threads"]:
+            log.info(f"knn: records read with their thread (`{params.context_field}`): {out['threads']:,} threads")
+        else:
+            log.warning(f"knn: no record has a `{params.context_field}` field (context_field): each is read alone")
+    return out
+
+
+def thread_count(threads: np.ndarray) -> int:
+    """Threads named by a field value (not documents read alone) in `context_threads`'s output."""
+    return len({t for t in threads.tolist() if t.startswith("t:")})

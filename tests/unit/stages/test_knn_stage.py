@@ -17,7 +17,14 @@ from tasks.infra.runs import RunRef
 from tasks.infra.settings import Settings
 from tasks.infra.storage import open_storage
 from tasks.ingest import ingest_bucket
-from tasks.knn import cached_graph, context_threads, contextual_vectors, graph_cache_key, store_graph
+from tasks.knn import (
+    cached_graph,
+    context_threads,
+    contextual_vectors,
+    graph_cache_key,
+    store_graph,
+    thread_count,
+)
 
 
 def unit_rows(n: int, d: int = 8, seed: int = 0) -> np.ndarray:
@@ -84,7 +91,8 @@ def test_a_context_field_reads_records_of_one_thread_together_in_reading_order(t
     for row in np.argsort(order, kind="stable"):
         by_thread.setdefault(threads[row], []).append(first_word[row])
     assert sorted(by_thread.values()) == [["alpha", "charlie", "echo"], ["bravo", "foxtrot"], ["delta"]]
-    assert by_thread["t:s1"] == ["alpha", "charlie", "echo"]
+    assert by_thread["t:s1"] == ["alpha", "charlie", "echo"] and thread_count(threads) == 2
+    assert thread_count(context_threads(run, settings, "no_such_field")[0]) == 0
     # The stage's vectors: with the field, "charlie" leans on its session's records, not on its row neighbours.
     emb = unit_rows(len(order), d=16, seed=3)
     np.save(run.embeddings_path, emb)
