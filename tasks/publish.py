@@ -173,6 +173,8 @@ def build_manifest(run: RunRef, settings: Settings, params: RunParams,
         "embedding": {"model": settings.model, "embed_backend": stages["embed"].get("embed_backend")},
         "instruction": {k: v for k, v in stages.get("steer", {}).items() if k != "seconds"}
         if stages.get("steer", {}).get("instruction") else None,
+        "threads": {"field": params.context_field, "threads": stages.get("knn", {}).get("threads")}
+        if params.context_field else None,
     }
 
 

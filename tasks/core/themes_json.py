@@ -6,6 +6,7 @@ Pure builders: the publish stage gathers the inputs and writes what these return
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -137,16 +138,36 @@ def build_assignments(corpus: pa.Table, theme: np.ndarray, subtheme: np.ndarray,
 
 
 def apply_lineage(summaries: list[dict], lineage: Lineage) -> list[dict]:
-    """Give every summary its stable id and carried-over header (children keep their size order)."""
+    """Give every summary its stable id and carried-over header (children keep their size order); siblings never
+    share a header (`settled_headers`)."""
     for theme in summaries:
         theme["cluster_id"] = lineage.theme_ids[theme["label"]]
-        theme["header"] = lineage.headers.get(theme["cluster_id"], theme["header"])
         theme["curation"] = lineage.curated.get(theme["cluster_id"], [])
         for child in theme["children"]:
             child["cluster_id"] = lineage.subtheme_ids[child["label"]]
-            child["header"] = lineage.headers.get(child["cluster_id"], child["header"])
             child["curation"] = lineage.curated.get(child["cluster_id"], [])
+        settled_headers(theme["children"], lineage.headers)
+    settled_headers(summaries, lineage.headers)
     return summaries
+
+
+def settled_headers(siblings: list[dict], chosen: Mapping[str, str]) -> None:
+    """Set each sibling's header: the one lineage chose for its id (carried over from last night, or the user's
+    rename), else its own. A carried header that repeats a sibling's (case aside) yields to the cluster's own
+    fresh header, which the summarize stage made distinct from its siblings': tonight another theme may have
+    earned that name. Renames are kept as written."""
+    fresh = [s["header"] for s in siblings]
+    current = [chosen.get(s["cluster_id"], s["header"]) for s in siblings]
+    carried = [s["cluster_id"] in chosen and "renamed" not in s.get("curation", []) and current[i] != fresh[i]
+               for i, s in enumerate(siblings)]
+    while True:
+        seen = Counter(h.casefold() for h in current)
+        clash = next((i for i, h in enumerate(current) if carried[i] and seen[h.casefold()] > 1), None)
+        if clash is None:
+            break
+        current[clash], carried[clash] = fresh[clash], False
+    for sibling, header in zip(siblings, current, strict=True):
+        sibling["header"] = header
 
 
 def clusters_table(summaries: Sequence[Mapping[str, Any]], theme_centroids: np.ndarray,

@@ -707,6 +707,7 @@ def test_renames_merges_and_split_phrases_survive_the_next_nights(api: Api, coll
     ({"bucket": BUCKET, "instruction": "mood\u0000"}, 422),
     ({"bucket": BUCKET, "instruction_examples": ["refund"]}, 422),
     ({"bucket": BUCKET, "instruction": "x" * 301}, 422),
+    ({"bucket": BUCKET, "context_field": "session id"}, 422),
 ])
 def test_bad_requests_are_refused_with_a_specific_status(api: Api, body: dict, status: int):
     with api.client() as client:

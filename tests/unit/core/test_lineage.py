@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tasks.core.lineage import IdAllocator, LineageRules, PreviousRun, centroids, diff_events, run_lineage
+from tasks.core.lineage import IdAllocator, Lineage, LineageRules, PreviousRun, centroids, diff_events, run_lineage
+from tasks.core.themes_json import apply_lineage
 
 RULES = LineageRules()
 DIM = 16
@@ -190,3 +191,26 @@ def test_empty_runs():
     prev = night1.published("run1", night1.lineage(None, []))
     gone = empty.lineage(prev, ["t0"])
     assert [(e["event"], e["cluster_id"]) for e in gone.events] == [("died", "t0")]
+
+
+def test_a_carried_header_yields_when_tonight_a_sibling_earned_it_and_renames_stay():
+    # Last night t1 was "Warranty"; tonight the summaries name t2 "Warranty" and t1 "Dvd players". Carrying
+    # "Warranty" to t1 would publish two sibling themes of that name: t1 keeps its fresh header instead.
+    def summary(label, header, children=()):
+        return {"label": label, "header": header,
+                "children": [{"label": c, "header": h} for c, h in children]}
+
+    summaries = [summary(0, "Dvd players", [(0, "Refund"), (1, "Remote")]), summary(1, "Warranty"),
+                 summary(2, "Battery")]
+    lineage = Lineage(previous_run_id="r0", theme_ids=["t1", "t2", "t3"], subtheme_ids=["t1.1", "t1.2"],
+                      headers={"t1": "warranty", "t3": "Battery life", "t1.1": "Remote"},
+                      events=[], curated={})
+    out = apply_lineage(summaries, lineage)
+    assert [t["header"] for t in out] == ["Dvd players", "Warranty", "Battery life"]
+    # Subthemes: "Remote" carried to t1.1 clashes with t1.2's fresh "Remote".
+    assert [c["header"] for c in out[0]["children"]] == ["Refund", "Remote"]
+    # A person's rename is kept as written even when it repeats a sibling's header.
+    renamed = Lineage(previous_run_id="r0", theme_ids=["t1", "t2", "t3"], subtheme_ids=["t1.1", "t1.2"],
+                      headers={"t1": "Warranty"}, events=[], curated={"t1": ["renamed"]})
+    again = apply_lineage([summary(0, "Dvd players"), summary(1, "Warranty"), summary(2, "Battery")], renamed)
+    assert [t["header"] for t in again] == ["Warranty", "Warranty", "Battery"]

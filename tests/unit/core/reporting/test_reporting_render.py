@@ -233,3 +233,14 @@ def test_self_report_shows_the_theme_modularity_only_when_the_run_measured_it() 
     text = re.sub(r"<[^>]+>", " ", render_report(themes, manifest, make_skips()))
     line = " ".join(text.split("theme modularity", 1)[1].split()[:16])
     assert line.startswith("0.61 on the kNN graph (resolution 1.5, stickiness 0.1 toward the last run)"), line
+
+
+def test_a_context_field_run_says_which_field_threads_the_records_escaped() -> None:
+    themes = make_themes()
+    manifest = make_manifest(themes)
+    assert "in its thread" not in render_report(themes, manifest, [])
+    manifest["threads"] = {"field": "session<b>", "threads": 1313}
+    html = " ".join(render_report(themes, manifest, []).split())
+    assert 'in its thread (field <b class="mono">session&lt;b&gt;</b>: 1,313 threads).' in html
+    manifest["threads"] = {"field": "session", "threads": None}  # a resumed run without the knn stage's count
+    assert '<b class="mono">session</b>).' in " ".join(render_report(themes, manifest, []).split())
