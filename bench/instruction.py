@@ -14,8 +14,10 @@ against the plain clustering's seconds. ``--banking77`` adds the "matching instr
 ``instruction="type of issue"`` against the plain run. ``--headers`` prints the largest themes' headers, picked
 along the facet as the summarize stage picks them. ``--threads`` reads each sentence with its review as a run
 with ``context_field`` does (a review: consecutive sentences with one review number; `tasks.core.clustering.context`,
-:data:`THREAD_REACH` sentences each side at the default ``context_weight``), plain and with each instruction. A
-path that does not exist is reported and skipped.
+:data:`THREAD_REACH` sentences each side at the default ``context_weight``), plain and with each instruction.
+``--ceiling`` prints what a *supervised* reader of the same vectors reaches: a logistic regression trained
+on each facet's labels, scored by 5-fold cross-validation, with and without the review (the sentence's vector
+read with its review as above), as NMI against the labels. A path that does not exist is reported and skipped.
 """
 
 from __future__ import annotations
@@ -35,7 +37,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from cluster import load_corpus
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import normalized_mutual_info_score
+from sklearn.model_selection import cross_val_predict
 
 from tasks.core.clustering import (
     THREAD_REACH,
@@ -98,9 +102,11 @@ def headers(texts: list[str], emb: np.ndarray, theme: np.ndarray, encode, basis_
     return [(node.header, node.size) for node in tree[:show]]
 
 
-def reviews(path: Path, cache_dir: Path, encode, show_headers: bool, threads: bool) -> None:
+def reviews(path: Path, cache_dir: Path, encode, show_headers: bool, threads: bool, ceiling: bool) -> None:
     """Plain against each instruction on product reviews."""
     rows = [json.loads(line) for line in path.open(encoding="utf-8")]
+    if ceiling:
+        return supervised_ceiling(rows, cache_dir)
     if threads:
         return threaded(rows, cache_dir, encode)
     texts = [r["text"] for r in rows]
@@ -133,14 +139,33 @@ def reviews(path: Path, cache_dir: Path, encode, show_headers: bool, threads: bo
                 print("  headers:", headers(texts, x, result.theme, encode, lambda t, b=basis: steer(encode(t), b)))
 
 
+def review_of(rows: list[dict]) -> np.ndarray:
+    """Each sentence's review: a run of consecutive sentences with one review number (numbers restart with each
+    product; the product itself is not used)."""
+    return np.cumsum([i == 0 or r["review"] != rows[i - 1]["review"] for i, r in enumerate(rows)])
+
+
+def supervised_ceiling(rows: list[dict], cache_dir: Path) -> None:
+    """Facet NMI of a logistic regression trained on the labels (5-fold), alone and read with the review."""
+    emb = np.load(cache_dir / "product_reviews.npy")
+    read = with_document_context(emb, review_of(rows), np.arange(len(rows)), RunParams().context_weight,
+                                 reach=THREAD_REACH)
+    for facet in INSTRUCTIONS:
+        known = np.array([i for i, r in enumerate(rows) if r[facet] is not None])
+        labels = np.array([rows[i][facet] for i in known])
+        out = {}
+        for name, x in (("alone", emb), ("read_with_review", read)):
+            guess = cross_val_predict(LogisticRegression(max_iter=2000, C=4.0), x[known], labels, cv=5)
+            out[name] = round(float(normalized_mutual_info_score(labels, guess)), 3)
+        print(json.dumps({"facet": facet, "labelled": len(known), "supervised_nmi": out}))
+
+
 def threaded(rows: list[dict], cache_dir: Path, encode) -> None:
     """Each sentence read with its review's sentences (``context_field``), plain and with each instruction."""
     texts = [r["text"] for r in rows]
     emb = np.load(cache_dir / "product_reviews.npy")
     facets = {f: np.array([r[f] for r in rows], dtype=object) for f in ("product", "polarity", "feature")}
-    # A review is a run of consecutive sentences with one review number (numbers restart with each product; the
-    # product itself is not used).
-    review = np.cumsum([i == 0 or r["review"] != rows[i - 1]["review"] for i, r in enumerate(rows)])
+    review = review_of(rows)
     weight = RunParams().context_weight
 
     def read_in_review(x: np.ndarray) -> np.ndarray:
@@ -184,10 +209,14 @@ def main() -> None:
     p.add_argument("--banking77", type=Path, help="banking77/data.jsonl")
     p.add_argument("--headers", action="store_true")
     p.add_argument("--threads", action="store_true", help="read each review sentence with its review")
+    p.add_argument("--ceiling", action="store_true", help="what a supervised reader of the same vectors reaches")
     p.add_argument("--cache-dir", type=Path, default=Path("/tmp/themesift-scratch"))
     args = p.parse_args()
     encode = load_encoder("all-MiniLM-L6-v2", backend="st-fp32")
-    for path, run in ((args.reviews, lambda q: reviews(q, args.cache_dir, encode, args.headers, args.threads)),
+    def on_reviews(q: Path) -> None:
+        reviews(q, args.cache_dir, encode, args.headers, args.threads, args.ceiling)
+
+    for path, run in ((args.reviews, on_reviews),
                       (args.banking77, lambda q: banking77(q, args.cache_dir, encode))):
         if path is None:
             continue
