@@ -160,14 +160,15 @@ def _name_tree(tree: list[ClusterSummary], ctx: SummaryContext, common: CommonWo
     """Phrase headers: themes told apart from each other and the noise, then each theme's subthemes from each
     other and the theme's unassigned rest (never taking the theme's own header)."""
     vectors = PhraseVectors(ctx.encode)
-    name_group(tree, noise, texts=ctx.texts, emb=ctx.emb, common=common, vectors=vectors)
+    mean = ctx.emb.mean(axis=0)
+    name_group(tree, noise, texts=ctx.texts, emb=ctx.emb, common=common, vectors=vectors, corpus_mean=mean)
     for node in tree:
         if len(node.children) == 1 and node.unassigned == 0:
             node.children[0].header = node.header  # the only subtheme is the theme
             continue
         rest = node.members[_subtheme_classes(node) == len(node.children)]
         name_group(node.children, rest, texts=ctx.texts, emb=ctx.emb, common=common,
-                   vectors=vectors, taken={header_key(node.header)})
+                   vectors=vectors, taken={header_key(node.header)}, corpus_mean=mean)
 
 
 register_summarizer(KeyphraseSummarizer())
