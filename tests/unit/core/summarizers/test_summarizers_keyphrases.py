@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -165,3 +167,30 @@ def test_headers_that_differ_only_in_case_punctuation_or_ending_are_the_same_hea
     for a, b in same:
         assert header_key(a) == header_key(b), (a, b)
     assert header_key("Class") != header_key("Clas") and header_key("Atheism") != header_key("Atheist")
+
+
+def test_a_generic_word_near_the_corpus_direction_does_not_win_the_meaning_test():
+    # Every chunk shares one strong direction (e0), as a novel's chunks do; the themes differ only along e1 / e2.
+    # The toy model puts "suddenly" near e0 (a generic word near what all text shares) and "parcel delivery"
+    # along theme 0's own direction e1; every phrase shares a phrase direction e3. Uncentred, "suddenly" would
+    # be closest to theme 0's centroid; compared on what sets each apart, "parcel delivery" is.
+    texts = ["suddenly the parcel delivery was late", "suddenly my parcel delivery failed",
+             "parcel delivery came suddenly"] * 2
+    texts += ["password reset link broken", "cannot reset my password", "password reset email missing"] * 2
+    theme = [0] * 6 + [1] * 6
+    e = np.eye(DIM)
+    emb = unit(np.stack([5 * e[0] + e[1]] * 6 + [5 * e[0] + e[2]] * 6))
+
+    def encode(phrases: list[str]) -> np.ndarray:
+        rows = []
+        for p in phrases:
+            own = {"suddenly": 2 * e[0], "parcel delivery": e[1]}.get(p)
+            if own is None:
+                own = np.random.default_rng(zlib.crc32(p.encode())).normal(size=DIM) * (np.arange(DIM) >= 4)
+            rows.append(3 * e[3] + own)
+        return unit(np.stack(rows))
+
+    centroid = unit(emb[:6].mean(axis=0, keepdims=True))[0]
+    plain = unit(encode(["suddenly", "parcel delivery"])) @ centroid
+    assert plain[0] > plain[1], "the toy model makes the generic word closer before centring"
+    assert by_label(themes_only(texts, emb, theme, encode=encode))[0].header == "Parcel delivery"
