@@ -105,16 +105,16 @@ def headers(texts: list[str], emb: np.ndarray, theme: np.ndarray, encode, basis_
 def reviews(path: Path, cache_dir: Path, encode, show_headers: bool, threads: bool, ceiling: bool) -> None:
     """Plain against each instruction on product reviews."""
     rows = [json.loads(line) for line in path.open(encoding="utf-8")]
-    if ceiling:
-        return supervised_ceiling(rows, cache_dir)
-    if threads:
-        return threaded(rows, cache_dir, encode)
     texts = [r["text"] for r in rows]
     cache = cache_dir / "product_reviews.npy"
     if not cache.exists():
         cache_dir.mkdir(parents=True, exist_ok=True)
         np.save(cache, np.asarray(encode(texts), np.float32))
     emb = np.load(cache)
+    if ceiling:
+        return supervised_ceiling(rows, emb)
+    if threads:
+        return threaded(rows, emb, encode)
     facets = {f: np.array([r[f] for r in rows], dtype=object) for f in ("product", "polarity", "feature")}
     start = time.perf_counter()
     plain = clustered(emb)
@@ -145,9 +145,8 @@ def review_of(rows: list[dict]) -> np.ndarray:
     return np.cumsum([i == 0 or r["review"] != rows[i - 1]["review"] for i, r in enumerate(rows)])
 
 
-def supervised_ceiling(rows: list[dict], cache_dir: Path) -> None:
+def supervised_ceiling(rows: list[dict], emb: np.ndarray) -> None:
     """Facet NMI of a logistic regression trained on the labels (5-fold), alone and read with the review."""
-    emb = np.load(cache_dir / "product_reviews.npy")
     read = with_document_context(emb, review_of(rows), np.arange(len(rows)), RunParams().context_weight,
                                  reach=THREAD_REACH)
     for facet in INSTRUCTIONS:
@@ -160,10 +159,9 @@ def supervised_ceiling(rows: list[dict], cache_dir: Path) -> None:
         print(json.dumps({"facet": facet, "labelled": len(known), "supervised_nmi": out}))
 
 
-def threaded(rows: list[dict], cache_dir: Path, encode) -> None:
+def threaded(rows: list[dict], emb: np.ndarray, encode) -> None:
     """Each sentence read with its review's sentences (``context_field``), plain and with each instruction."""
     texts = [r["text"] for r in rows]
-    emb = np.load(cache_dir / "product_reviews.npy")
     facets = {f: np.array([r[f] for r in rows], dtype=object) for f in ("product", "polarity", "feature")}
     review = review_of(rows)
     weight = RunParams().context_weight

@@ -50,14 +50,16 @@ class ContextParams(Protocol):
     instruction: str | None
 
 
-def contextual_vectors(run: RunRef, settings: Settings, params: ContextParams) -> np.ndarray:
+def contextual_vectors(run: RunRef, settings: Settings, params: ContextParams,
+                       threads: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """The run's vectors with each chunk read with its document neighbours (``context_weight``), or its thread's
-    (``context_field``), and, with an ``instruction``, along its facet (`tasks.steer`); the graph and the
-    clustering compare these, in the clustering space."""
+    (``context_field``; ``threads`` when the caller read them already, `context_threads`), and, with an
+    ``instruction``, along its facet (`tasks.steer`); the graph and the clustering compare these, in the
+    clustering space."""
     emb = np.load(run.embeddings_path)
     if params.context_field:
-        threads, order = context_threads(run, settings, params.context_field)
-        emb = with_document_context(emb, threads, order, params.context_weight, reach=THREAD_REACH)
+        groups, order = threads or context_threads(run, settings, params.context_field)
+        emb = with_document_context(emb, groups, order, params.context_weight, reach=THREAD_REACH)
     else:
         corpus = pq.read_table(run.corpus_path, columns=["doc_id", "char_start"])
         emb = with_document_context(emb, corpus.column("doc_id").to_numpy(), corpus.column("char_start").to_numpy(),
@@ -75,9 +77,10 @@ def context_threads(run: RunRef, settings: Settings, field: str) -> tuple[np.nda
                  for doc, record_no, thread in catalog.rows("select_document_threads", {"path": json_path(field)},
                                                             doc_ids_input=docs)}
     doc_ids = corpus.column("doc_id").to_pylist()
-    threads = np.array([f"t:{found[d][1]}" if found.get(d, (None, None))[1] is not None else f"d:{d}"
-                        for d in doc_ids], dtype=object)
-    record_no = np.array([found.get(d, (None, None))[0] or 0 for d in doc_ids], np.int64)
+    read = [found.get(d, (None, None)) for d in doc_ids]
+    threads = np.array([f"d:{d}" if t is None else f"t:{t}" for d, (_, t) in zip(doc_ids, read, strict=True)],
+                       dtype=object)
+    record_no = np.array([r or 0 for r, _ in read], np.int64)
     _, objects = np.unique(np.asarray(corpus.column("object_key").to_pylist(), dtype=object), return_inverse=True)
     order = np.empty(len(doc_ids), np.int64)
     order[np.lexsort((corpus.column("char_start").to_numpy(), record_no, objects))] = np.arange(len(doc_ids))
@@ -128,7 +131,8 @@ def knn_task(run: RunRef, settings: Settings, params: GraphParams) -> dict:
     cache when these exact vectors were searched with this ``k`` before; keep it in scratch."""
     log = stage_logger()
     with stopwatch() as timing:
-        emb = clustering_space(contextual_vectors(run, settings, params), params.geometry)
+        threads = context_threads(run, settings, params.context_field) if params.context_field else None
+        emb = clustering_space(contextual_vectors(run, settings, params, threads), params.geometry)
         k = knn_size(params, len(emb))
         key = graph_cache_key(emb, k, params.seed)
         graph = cached_graph(settings.graph_cache_dir, key)
@@ -139,8 +143,8 @@ def knn_task(run: RunRef, settings: Settings, params: GraphParams) -> dict:
         np.savez(run.graph_path, indices=graph.indices, distances=graph.distances)
     log.info(f"knn: {len(emb):,} chunks, k={k}" + (" (graph reused from the cache)" if reused else ""))
     out = {"k": k, "chunks": len(emb), "reused": reused, "seconds": timing["seconds"]}
-    if params.context_field:
-        out["threads"] = thread_count(context_threads(run, settings, params.context_field)[0])
+    if threads is not None:
+        out["threads"] = thread_count(threads[0])
         if out["threads"]:
             log.info(f"knn: records read with their thread (`{params.context_field}`): {out['threads']:,} threads")
         else:

@@ -50,8 +50,7 @@ MIN_CHUNKS = 3
 #: Most widespread candidates kept (the model embeds each once; product reviews have ~2,000).
 VOCABULARY = 20_000
 #: Phrases closest to the query that span the facet (product reviews, probed at theme resolution 2: 256 rather
-#: than 64 raises polarity NMI
-#: 0.158 -> 0.179 and purity 0.721 -> 0.781; 512 gives 0.038) ...
+#: than 64 raises polarity NMI 0.158 -> 0.179 and purity 0.721 -> 0.781; 512 gives 0.038) ...
 SPAN_PHRASES = 256
 #: ... but at most this share of the candidates (256 of product reviews' ~2,000 is an eighth), so that a small
 #: corpus's facet is not spanned by all of its phrases.
@@ -71,7 +70,6 @@ MAX_EXAMPLES = 20
 
 _SPLIT = re.compile(r"\s*(?:,|/|;|\bor\b|\band\b)\s*", re.IGNORECASE)
 _ETC = re.compile(r"\betc\.?|\.\.\.|…", re.IGNORECASE)
-
 
 
 @dataclass(frozen=True)
