@@ -9,10 +9,13 @@ is embedded once (st-fp32, cached in ``--cache-dir`` as ``bench/cluster.py`` cac
 random samples of each ``--sizes`` row count. Every sample, and with ``--full`` the whole corpus, is clustered
 at ``min_cluster_size`` 25 / ``min_subcluster_size`` 5 on one graph per setting, four ways:
 
-* ``before``: no small-corpus rule (every graph ``k`` 33, ``min_samples`` 10), theme resolution 1.5;
-* ``defaults``: the small-corpus rule (``SMALL_CORPUS_SHARE``), resolution 1.5 (what a run does now);
-* ``resolution 2``: no small-corpus rule, resolution 2;
-* ``both``: the rule and resolution 2 (the defaults for one commit).
+* ``no rule``: no small-corpus rule (every graph ``k`` 33, ``min_samples`` 10), theme resolution 1.5 (the
+  defaults before the rule);
+* ``before``: the small-corpus graph rule (``SMALL_CORPUS_SHARE``) at resolution 1.5 everywhere (the defaults
+  until the small-corpus resolution);
+* ``defaults``: what a run does now: the rule, and resolution ``SMALL_CORPUS_RESOLUTION`` (2) in a corpus of
+  250-825 chunks, 1.5 elsewhere;
+* ``2 everywhere``: the rule and resolution 2 for every corpus size.
 
 Printed per sample: themes and theme AMI / finest NMI against the labels for each way; then the means and how
 many samples each way raised or lowered against ``before``. ``--text`` files are cut and embedded as
@@ -43,11 +46,13 @@ from tasks.core.clustering import cluster_embeddings, clustering_space, recommen
 from tasks.core.knn_graph import build_knn_graph
 from tasks.infra.params import RunParams
 
-#: (name, small-corpus rule on, theme resolution)
-WAYS = (("before", False, 1.5), ("defaults", True, 1.5), ("resolution 2", False, 2.0), ("both", True, 2.0))
+#: (name, small-corpus rule on, theme resolution; None: the run default for the corpus's size)
+WAYS = (("no rule", False, 1.5), ("before", True, 1.5), ("defaults", True, None), ("2 everywhere", True, 2.0))
+#: The way the others are counted up or down against.
+BASE = 1
 
 
-def _clustered(x: np.ndarray, mcs: int, mss: int, small: bool, resolution: float):
+def _clustered(x: np.ndarray, mcs: int, mss: int, small: bool, resolution: float | None):
     """The clustering of ``x`` one way; the small-corpus rule is switched off by letting a neighbourhood span
     the whole corpus (its cap is then never below the default width)."""
     share = contract.SMALL_CORPUS_SHARE
@@ -85,7 +90,7 @@ def _row(x: np.ndarray, labels: np.ndarray) -> list[tuple[int, float, float]]:
 
 
 def labelled_samples(specs: list[str], sizes: list[int], seeds: int, full: bool, cache_dir: Path) -> None:
-    """The table over every sample, then the means and the up/down counts against ``before``."""
+    """The table over every sample, then the means and the up/down counts against ``WAYS[BASE]``."""
     print("sample | " + " | ".join(f"{name}: themes, theme AMI / finest NMI" for name, _, _ in WAYS))
     rows = []
     for spec in specs:
@@ -104,10 +109,12 @@ def labelled_samples(specs: list[str], sizes: list[int], seeds: int, full: bool,
         arr = np.array(rows)  # (samples, ways, 3)
         print(f"mean over {len(rows)} | " + " | ".join(
             f"{arr[:, w, 1].mean():.4f} / {arr[:, w, 2].mean():.4f}" for w in range(len(WAYS))))
-        for w, (name, _, _) in enumerate(WAYS[1:], start=1):
-            d = arr[:, w, 1] - arr[:, 0, 1]
-            print(f"{name} against before, theme AMI: {int((d > 1e-9).sum())} up, {int((d < -1e-9).sum())} down, "
-                  f"{int((abs(d) <= 1e-9).sum())} equal")
+        for w, (name, _, _) in enumerate(WAYS):
+            if w == BASE:
+                continue
+            d = arr[:, w, 1] - arr[:, BASE, 1]
+            print(f"{name} against {WAYS[BASE][0]}, theme AMI: {int((d > 1e-9).sum())} up, "
+                  f"{int((d < -1e-9).sum())} down, {int((abs(d) <= 1e-9).sum())} equal")
 
 
 def narrative(texts: list[Path], cache_dir: Path) -> None:

@@ -52,7 +52,8 @@ clustering runs on a *graph-smoothed* geometry:
    the original space and stay noise even if smoothing pulled them in.
 3b. **Selection by modularity.** Of the nested clusters in the condensed tree,
    the cut with the highest modularity of the *raw* kNN graph (resolution
-   :data:`THEME_RESOLUTION`) gives the themes, instead of HDBSCAN's excess of
+   :data:`THEME_RESOLUTION`; :data:`SMALL_CORPUS_RESOLUTION` in a corpus of
+   250-825 chunks) gives the themes, instead of HDBSCAN's excess of
    mass, which prefers the densest, often small, clusters: one intent came
    out as several paraphrase groups, and a diffuse newsgroup as scraps plus
    noise. The tree, ``min_cluster_size`` and the noise stay HDBSCAN's
@@ -131,12 +132,15 @@ from tasks.core.clustering.contract import (
     REASSIGN_NEIGHBOURS,
     REASSIGN_ROUNDS,
     SELECTION_METHODS,
+    SMALL_CORPUS_RESOLUTION,
     SMOOTH_STEPS,
     SUBTHEME_MAX_SIMILARITY,
     SUBTHEME_RESOLUTION,
     THEME_RESOLUTION,
     Clustering,
+    is_small_corpus,
     recommended_k,
+    resolve_resolution,
 )
 from tasks.core.clustering.pipeline import cluster_embeddings
 from tasks.core.clustering.quality import theme_cohesion, theme_stability
@@ -165,11 +169,13 @@ __all__ = [
     "REASSIGN_NEIGHBOURS",
     "REASSIGN_ROUNDS",
     "SELECTION_METHODS",
+    "SMALL_CORPUS_RESOLUTION",
     "SMOOTH_STEPS",
     "SUBTHEME_MAX_SIMILARITY",
     "SUBTHEME_RESOLUTION",
     "THEME_RESOLUTION",
     "Clustering",
+    "is_small_corpus",
     "cluster_embeddings",
     "document_neighbours",
     "with_document_context",
@@ -177,6 +183,7 @@ __all__ = [
     "mean_pairwise_cosine",
     "resolve_geometry",
     "recommended_k",
+    "resolve_resolution",
     "theme_cohesion",
     "theme_stability",
 ]

@@ -68,6 +68,13 @@ SELECTION_METHODS = ("modularity", "eom")
 #: (``bench/small_corpora.py --full``, mean theme AMI +0.005, 5 up, 4 down), but a 105-document corpus of three
 #: topics had its largest (43 %) cut in two, and the lineage test's growing theme lost its id.
 THEME_RESOLUTION = 1.5
+#: Theme resolution in a small corpus (:func:`is_small_corpus`: 250 to 825 chunks, where the small-corpus graph
+#: rule narrows the graph) when a run gives none. ``bench/small_corpora.py`` on 54 seeded 300-800-row samples of
+#: Banking77, 20 Newsgroups and product reviews, against 1.5: theme AMI 10 up, 3 down (by at most 0.019), mean
+#: 0.391 -> 0.397; The Great Gatsby (333 chunks) gets 6 themes instead of 5 (docs/benchmarks.md, "Small corpora:
+#: resolution 2 where the graph is narrow"). Outside that range nothing changes: below it, the 105-document
+#: three-topic corpus above keeps its 43 % topic whole.
+SMALL_CORPUS_RESOLUTION = 2.0
 #: Modularity resolution inside a theme. Below 1 the whole theme (modularity ``1 - resolution`` > 0) competes
 #: with its splits, so a theme without real parts keeps none. Lower keeps fewer subthemes: Banking77 finest NMI
 #: 0.775 at 1.0, 0.782 at 0.7, 0.785 at 0.6, 0.786 at 0.5, but at 0.5 the demo corpus's largest theme (28 % of
@@ -141,6 +148,20 @@ def small_corpus_k(n: int) -> int:
     (where that is :data:`SMALL_CORPUS_MIN_K`) to 825; no limit outside that range."""
     k = int(n * SMALL_CORPUS_SHARE)
     return k if k >= SMALL_CORPUS_MIN_K else 1 << 30
+
+
+def is_small_corpus(n: int) -> bool:
+    """True for a corpus of 250 to 825 chunks: the range where :func:`small_corpus_k` narrows the default graph
+    (``SMALL_CORPUS_MIN_K`` and ``LARGE_CORPUS_K`` neighbours over ``SMALL_CORPUS_SHARE``)."""
+    return SMALL_CORPUS_MIN_K <= int(n * SMALL_CORPUS_SHARE) < LARGE_CORPUS_K
+
+
+def resolve_resolution(resolution: float | None, n: int) -> float:
+    """``resolution`` as given; for ``None`` :data:`SMALL_CORPUS_RESOLUTION` in a small corpus of ``n`` chunks,
+    else :data:`THEME_RESOLUTION`."""
+    if resolution is not None:
+        return resolution
+    return SMALL_CORPUS_RESOLUTION if is_small_corpus(n) else THEME_RESOLUTION
 
 
 def resolve_min_samples(min_samples: int | None, min_cluster_size: int, n: int | None = None) -> int:

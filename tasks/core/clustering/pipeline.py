@@ -12,10 +12,10 @@ import numpy as np
 
 from tasks.core.clustering.contract import (
     SUBTHEME_RESOLUTION,
-    THEME_RESOLUTION,
     Clustering,
     all_identical,
     resolve_min_samples,
+    resolve_resolution,
     validate_inputs,
     validate_params,
     validate_prior,
@@ -38,7 +38,7 @@ def cluster_embeddings(
     min_samples: int | None = None,
     reassign_noise: bool = False,
     cluster_selection: str = "modularity",
-    resolution: float = THEME_RESOLUTION,
+    resolution: float | None = None,
     subtheme_resolution: float = SUBTHEME_RESOLUTION,
     prior_theme: np.ndarray | None = None,
     stickiness: float = 0.0,
@@ -55,7 +55,8 @@ def cluster_embeddings(
             the group label propagation favours (step 4b; off by default, share reported).
         cluster_selection: how clusters are picked from the density tree: ``"modularity"`` (the cut of the tree
             with the highest kNN-graph modularity, step 3b) or ``"eom"`` (HDBSCAN's excess of mass).
-        resolution: modularity resolution for themes (``> 0``; higher gives more, smaller themes).
+        resolution: modularity resolution for themes (``> 0``; higher gives more, smaller themes); ``None`` =
+            ``THEME_RESOLUTION``, or ``SMALL_CORPUS_RESOLUTION`` in a small corpus (``resolve_resolution``).
         subtheme_resolution: modularity resolution inside each theme (``> 0``; below 1 a theme may stay whole).
         prior_theme: int ``(n,)``, the previous run's theme of each chunk (``-1``: none, or a new chunk).
         stickiness: with ``prior_theme`` and modularity selection, how much a cluster that matches a
@@ -68,6 +69,7 @@ def cluster_embeddings(
         ValueError: on invalid parameters or inputs, with a hint how to fix them.
     """
     validate_params(min_cluster_size, min_subcluster_size, min_samples)
+    resolution = resolve_resolution(resolution, emb.shape[0])
     validate_selection(cluster_selection, resolution, subtheme_resolution)
     validate_inputs(emb, graph)
     validate_prior(prior_theme, stickiness, emb.shape[0])

@@ -7,10 +7,10 @@ from sklearn.metrics import adjusted_mutual_info_score, adjusted_rand_score
 
 from tasks.core.clustering.contract import (
     ROW_BATCH,
-    THEME_RESOLUTION,
     all_identical,
     recommended_k,
     resolve_min_samples,
+    resolve_resolution,
 )
 from tasks.core.clustering.selection import Selection
 from tasks.core.clustering.themes import find_themes
@@ -51,7 +51,7 @@ def _unit_centroids(emb: np.ndarray, members: np.ndarray, lab: np.ndarray) -> np
 
 def theme_stability(emb: np.ndarray, theme: np.ndarray, *, min_cluster_size: int = 25,
                     min_samples: int | None = None, share: float = 0.9, seed: int = 0,
-                    cluster_selection: str = "modularity", resolution: float = THEME_RESOLUTION) -> dict:
+                    cluster_selection: str = "modularity", resolution: float | None = None) -> dict:
     """How much the themes move when the corpus is resampled: a self-check a run can report.
 
     Clusters a seeded random ``share`` of the chunks again (fresh kNN graph, same parameters, no
@@ -60,7 +60,8 @@ def theme_stability(emb: np.ndarray, theme: np.ndarray, *, min_cluster_size: int
     Args:
         emb: float32 ``(n, d)`` L2-normalised embeddings.
         theme: int ``(n,)`` the themes to check, ``-1`` = noise.
-        min_cluster_size, min_samples, cluster_selection, resolution: as given to ``cluster_embeddings``.
+        min_cluster_size, min_samples, cluster_selection, resolution: as given to ``cluster_embeddings`` (a
+            ``None`` resolution resolved on the whole corpus, so the sample is cut as the run was).
         share: fraction of the chunks in the sample.
         seed: seeds the sample and the sample's kNN graph.
 
@@ -76,7 +77,7 @@ def theme_stability(emb: np.ndarray, theme: np.ndarray, *, min_cluster_size: int
         return {"stability_ari": None, "stability_ami": None, "stability_sample": m}
     rows = np.sort(np.random.default_rng(seed + 1).choice(n, m, replace=False))
     again = _recluster(np.ascontiguousarray(emb[rows]), min_cluster_size, min_samples, seed,
-                       Selection(cluster_selection, resolution))
+                       Selection(cluster_selection, resolve_resolution(resolution, n)))
     ref = theme[rows]
     return {"stability_ari": round(float(adjusted_rand_score(ref, again)), 4),
             "stability_ami": round(float(adjusted_mutual_info_score(ref, again)), 4),

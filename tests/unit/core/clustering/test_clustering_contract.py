@@ -18,7 +18,12 @@ from tasks.core.clustering import (
     cluster_embeddings,
     recommended_k,
 )
-from tasks.core.clustering.contract import SMALL_CORPUS_MIN_K, resolve_min_samples
+from tasks.core.clustering.contract import (
+    SMALL_CORPUS_MIN_K,
+    SMALL_CORPUS_RESOLUTION,
+    resolve_min_samples,
+    resolve_resolution,
+)
 from tasks.core.knn_graph import build_knn_graph
 from tasks.infra.params import RunParams
 from tests.unit.core.clustering.clustering_fixtures import D, check_contract, normalise, planted, run_clustering
@@ -150,8 +155,26 @@ def test_stickiness_validation():
 
 def test_run_parameter_defaults_match_the_clustering_defaults():
     p = RunParams()
-    assert (p.cluster_selection, p.resolution, p.subtheme_resolution) == ("modularity", THEME_RESOLUTION,
-                                                                          SUBTHEME_RESOLUTION)
+    defaults = inspect.signature(cluster_embeddings).parameters
+    assert (p.cluster_selection, p.resolution, p.subtheme_resolution) == (
+        defaults["cluster_selection"].default, defaults["resolution"].default, SUBTHEME_RESOLUTION)
+
+
+def test_the_default_resolution_rises_only_in_a_small_corpus():
+    # 250-825 chunks is where the small-corpus rule narrows the graph; a given resolution is always kept.
+    assert [resolve_resolution(None, n) for n in (249, 250, 333, 824, 825, 13_083)] == [
+        THEME_RESOLUTION, SMALL_CORPUS_RESOLUTION, SMALL_CORPUS_RESOLUTION, SMALL_CORPUS_RESOLUTION,
+        THEME_RESOLUTION, THEME_RESOLUTION]
+    assert resolve_resolution(1.0, 333) == 1.0 and resolve_resolution(3.0, 1000) == 3.0
+    assert SMALL_CORPUS_RESOLUTION > THEME_RESOLUTION
+
+
+def test_a_small_corpus_is_cut_at_the_small_corpus_resolution():
+    x, _ = planted(sizes=(60, 60, 60, 60, 60), n_noise=20, seed=3)
+    g = build_knn_graph(x, min(recommended_k(25, None, len(x)), len(x) - 1))
+    default = cluster_embeddings(x, g)
+    assert default.diagnostics["resolution"] == SMALL_CORPUS_RESOLUTION
+    assert np.array_equal(default.theme, cluster_embeddings(x, g, resolution=SMALL_CORPUS_RESOLUTION).theme)
 
 
 def test_importing_the_clustering_does_not_import_prefect():

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tasks.core.clustering import THEME_RESOLUTION, cluster_embeddings, pipeline, recommended_k
+from tasks.core.clustering import cluster_embeddings, pipeline, recommended_k, resolve_resolution
 from tasks.core.knn_graph import build_knn_graph
 from tests.unit.core.clustering.clustering_fixtures import (
     D,
@@ -135,5 +135,6 @@ def test_eom_selection_is_still_available_and_differs_only_in_the_choice():
         check_contract(c, len(x))
         assert (c.theme[truth == -1] == -1).mean() >= 0.8
     assert eom.diagnostics["cluster_selection"] == "eom" and "resolution" not in eom.diagnostics
-    assert mod.diagnostics["resolution"] == THEME_RESOLUTION and "modularity" in mod.diagnostics["geometry"]
+    assert mod.diagnostics["resolution"] == resolve_resolution(None, len(x))
+    assert "modularity" in mod.diagnostics["geometry"]
     assert 0 < mod.diagnostics["modularity"] < 1 and "modularity" not in eom.diagnostics
