@@ -14,6 +14,8 @@ Methods, each on the same chunk vectors:
 * ``themesift``: the run defaults (each chunk read with its document neighbours, ``context_weight`` 0.5; the
   clustering space; graph; themes);
 * ``themesift-alone``: the same with ``context_weight`` 0 (each chunk alone: the behaviour before);
+* ``themesift-placed``: the defaults with the README's settings for themes that match labels a person would
+  give, every chunk placed (``reassign_noise``, ``min_samples`` 15, ``resolution`` 3);
 * ``bertopic``: BERTopic's default recipe (UMAP 5-d, HDBSCAN ``min_cluster_size`` 10), as in bench/cluster.py;
 * ``evoc``: ``evoc.EVoC()`` defaults (``labels_``).
 
@@ -47,7 +49,9 @@ from tasks.core.embedding.identity import tokenizer_file
 from tasks.core.knn_graph import build_knn_graph
 from tasks.infra.params import RunParams
 
-METHODS = ("themesift", "themesift-alone", "bertopic", "evoc")
+METHODS = ("themesift", "themesift-alone", "themesift-placed", "bertopic", "evoc")
+#: The README's settings for themes that match labels a person would give (its ``reassign_noise`` row).
+PLACED = {"reassign_noise": True, "min_samples": 15, "resolution": 3.0}
 BIG_THEME = 0.2
 
 
@@ -84,14 +88,14 @@ def prefix_vectors(texts: list[str], cache: Path) -> np.ndarray:
     return have[: len(texts)]
 
 
-def run_themesift(emb: np.ndarray, doc: np.ndarray, context_weight: float) -> tuple[np.ndarray, dict]:
-    """Themes at the run defaults (sizes, geometry) with the given context weight."""
-    p = RunParams(context_weight=context_weight)
+def run_themesift(emb: np.ndarray, doc: np.ndarray, context_weight: float, **overrides) -> tuple[np.ndarray, dict]:
+    """Themes at the run defaults (sizes, geometry) with the given context weight and parameter overrides."""
+    p = RunParams(context_weight=context_weight, **overrides)
     x = clustering_space(with_document_context(emb, doc, np.arange(len(doc)), p.context_weight), p.geometry)
     graph = build_knn_graph(x, min(recommended_k(p.min_cluster_size, p.min_samples, len(x)), len(x) - 1))
     c = cluster_embeddings(x, graph, min_cluster_size=p.min_cluster_size, min_subcluster_size=p.min_subcluster_size,
                            min_samples=p.min_samples, resolution=p.resolution,
-                           subtheme_resolution=p.subtheme_resolution)
+                           subtheme_resolution=p.subtheme_resolution, reassign_noise=p.reassign_noise)
     n_themes = int(c.theme.max()) + 1
     big = [t for t in range(n_themes) if (c.theme == t).mean() > BIG_THEME]
     return c.theme, {"groups": n_themes, "subthemes": int(len(c.subtheme_theme)),
@@ -148,7 +152,8 @@ def main() -> None:
     for method in args.methods.split(","):
         start = time.perf_counter()
         if method.startswith("themesift"):
-            labels, extra = run_themesift(emb, doc, 0.0 if method == "themesift-alone" else defaults.context_weight)
+            weight = 0.0 if method == "themesift-alone" else defaults.context_weight
+            labels, extra = run_themesift(emb, doc, weight, **(PLACED if method == "themesift-placed" else {}))
         elif method == "bertopic":
             labels, extra = _run_bertopic(emb, 0)["levels"]["topics"], {}
         elif method == "evoc":
