@@ -19,6 +19,11 @@ Methods, each on the same chunk vectors:
 * ``bertopic``: BERTopic's default recipe (UMAP 5-d, HDBSCAN ``min_cluster_size`` 10), as in bench/cluster.py;
 * ``evoc``: ``evoc.EVoC()`` defaults (``labels_``).
 
+Any method with ``@posts`` appended (``themesift@posts``, ``themesift-placed@posts``, ``evoc@posts``,
+``bertopic@posts``) clusters the posts instead of the chunks: each post is one point, the unit mean of its chunk
+vectors, and every chunk takes its post's group. A long post then weighs as much as a short one, where among
+the chunks it weighs as many chunks as it has. (No document context there: a post is read whole.)
+
 Each post's theme is the most common non-noise theme of its chunks (noise only if every chunk is noise), the
 roll-up the report's document table uses. Scored against the newsgroup: NMI and AMI at the document level (AMI
 because many small clusters inflate NMI), plus chunk-level NMI, the number of groups, the share of posts in
@@ -151,16 +156,37 @@ def main() -> None:
                       "chunks_per_post": round(len(texts) / len(set(doc.tolist())), 2)}), flush=True)
     for method in args.methods.split(","):
         start = time.perf_counter()
-        if method.startswith("themesift"):
-            weight = 0.0 if method == "themesift-alone" else defaults.context_weight
-            labels, extra = run_themesift(emb, doc, weight, **(PLACED if method == "themesift-placed" else {}))
-        elif method == "bertopic":
-            labels, extra = _run_bertopic(emb, 0)["levels"]["topics"], {}
-        elif method == "evoc":
-            labels, extra = _run_evoc(emb, 0)["levels"]["labels_"], {}
+        base, _, unit = method.partition("@")
+        if base not in METHODS or unit not in ("", "posts"):
+            raise SystemExit(f"unknown method {method!r}; choose from {', '.join(METHODS)}, each optionally @posts")
+        if unit == "posts":
+            posts, of_chunk = post_vectors(emb, doc)
+            labels, extra = run_method(base, posts, np.arange(len(posts)), 0.0)
+            labels = np.asarray(labels)[of_chunk]
+            if "big_themes" in extra:  # shares of the posts, not of the chunks
+                extra["big_themes_of_posts"] = extra.pop("big_themes")
         else:
-            raise SystemExit(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+            labels, extra = run_method(base, emb, doc, defaults.context_weight)
         score(method, np.asarray(labels), doc, label, time.perf_counter() - start, extra)
+
+
+def run_method(method: str, emb: np.ndarray, doc: np.ndarray, context_weight: float) -> tuple[np.ndarray, dict]:
+    """One method's labels for the rows of ``emb`` (chunks of the posts ``doc``, or posts themselves)."""
+    if method.startswith("themesift"):
+        weight = 0.0 if method == "themesift-alone" else context_weight
+        return run_themesift(emb, doc, weight, **(PLACED if method == "themesift-placed" else {}))
+    if method == "bertopic":
+        return _run_bertopic(emb, 0)["levels"]["topics"], {}
+    return _run_evoc(emb, 0)["levels"]["labels_"], {}
+
+
+def post_vectors(emb: np.ndarray, doc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each post's unit mean chunk vector, and the row of each chunk's post among them."""
+    _, of_chunk = np.unique(doc, return_inverse=True)
+    posts = np.zeros((int(of_chunk.max()) + 1, emb.shape[1]), np.float64)
+    np.add.at(posts, of_chunk, emb)
+    posts /= np.maximum(np.linalg.norm(posts, axis=1, keepdims=True), 1e-12)
+    return np.ascontiguousarray(posts, np.float32), of_chunk
 
 
 if __name__ == "__main__":
