@@ -46,6 +46,9 @@ endif
 test: $(STAMP) lint ## lint, then run the whole test suite
 	@# The report browser tests drive Debian's chromium (CI runs as root; playwright never downloads a browser).
 	command -v chromium >/dev/null || (export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && apt-get install -y -qq chromium)
+	@# The PDF and web-page decoders are also read against real manuals that Debian packages ship as PDF and HTML.
+	test -f /usr/share/doc/libtasn1-doc/libtasn1.pdf -a -f /usr/share/doc/shared-mime-info/shared-mime-info-spec.pdf \
+		|| (export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && apt-get install -y -qq libtasn1-doc shared-mime-info)
 	$(BIN)/python -m pytest -q $(ARGS)
 
 lint: $(STAMP) ## ruff, configured in pyproject.toml (a lint failure fails `make test`)
