@@ -151,9 +151,9 @@ def small_corpus_k(n: int) -> int:
 
 
 def is_small_corpus(n: int) -> bool:
-    """True for a corpus of 250 to 825 chunks: the range where :func:`small_corpus_k` narrows the default graph
-    (``SMALL_CORPUS_MIN_K`` and ``LARGE_CORPUS_K`` neighbours over ``SMALL_CORPUS_SHARE``)."""
-    return SMALL_CORPUS_MIN_K <= int(n * SMALL_CORPUS_SHARE) < LARGE_CORPUS_K
+    """True for a corpus of 250 to 825 chunks: where :func:`small_corpus_k` is narrower than the default graph
+    (``recommended_k`` at the default ``min_samples``: 33 neighbours)."""
+    return small_corpus_k(n) < max(MIN_GRAPH_K, 3 * (DEFAULT_MIN_SAMPLES + 1))
 
 
 def resolve_resolution(resolution: float | None, n: int) -> float:
