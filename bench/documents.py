@@ -22,7 +22,9 @@ Methods, each on the same chunk vectors:
 Any method with ``@posts`` appended (``themesift@posts``, ``themesift-placed@posts``, ``evoc@posts``,
 ``bertopic@posts``) clusters the posts instead of the chunks: each post is one point, the unit mean of its chunk
 vectors, and every chunk takes its post's group. A long post then weighs as much as a short one, where among
-the chunks it weighs as many chunks as it has. (No document context there: a post is read whole.)
+the chunks it weighs as many chunks as it has. For themesift that is the run's ``cluster_unit=document``
+(``tasks.core.clustering.cluster_documents`` on the chunks read in context, as the cluster stage calls it); the
+baselines get the posts' mean vectors of the chunks as embedded.
 
 Each post's theme is the most common non-noise theme of its chunks (noise only if every chunk is noise), the
 roll-up the report's document table uses. Scored against the newsgroup: NMI and AMI at the document level (AMI
@@ -49,7 +51,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cluster import _run_bertopic, _run_evoc
 
 from tasks.core.chunking import chunk_document, token_span_finder
-from tasks.core.clustering import cluster_embeddings, clustering_space, recommended_k, with_document_context
+from tasks.core.clustering import (
+    cluster_documents,
+    cluster_embeddings,
+    clustering_space,
+    document_vectors,
+    recommended_k,
+    with_document_context,
+)
 from tasks.core.embedding.identity import tokenizer_file
 from tasks.core.knn_graph import build_knn_graph
 from tasks.infra.params import RunParams
@@ -93,14 +102,21 @@ def prefix_vectors(texts: list[str], cache: Path) -> np.ndarray:
     return have[: len(texts)]
 
 
-def run_themesift(emb: np.ndarray, doc: np.ndarray, context_weight: float, **overrides) -> tuple[np.ndarray, dict]:
-    """Themes at the run defaults (sizes, geometry) with the given context weight and parameter overrides."""
-    p = RunParams(context_weight=context_weight, **overrides)
-    x = clustering_space(with_document_context(emb, doc, np.arange(len(doc)), p.context_weight), p.geometry)
-    graph = build_knn_graph(x, min(recommended_k(p.min_cluster_size, p.min_samples, len(x)), len(x) - 1))
-    c = cluster_embeddings(x, graph, min_cluster_size=p.min_cluster_size, min_subcluster_size=p.min_subcluster_size,
-                           min_samples=p.min_samples, resolution=p.resolution,
-                           subtheme_resolution=p.subtheme_resolution, reassign_noise=p.reassign_noise)
+def run_themesift(emb: np.ndarray, doc: np.ndarray, context_weight: float, unit: str = "chunk",
+                  **overrides) -> tuple[np.ndarray, dict]:
+    """Themes at the run defaults (sizes, geometry) with the given context weight, ``cluster_unit`` and parameter
+    overrides, through the code the cluster stage runs."""
+    p = RunParams(context_weight=context_weight, cluster_unit=unit, **overrides)
+    x = with_document_context(emb, doc, np.arange(len(doc)), p.context_weight)
+    knobs = {"min_cluster_size": p.min_cluster_size, "min_subcluster_size": p.min_subcluster_size,
+             "min_samples": p.min_samples, "resolution": p.resolution, "subtheme_resolution": p.subtheme_resolution,
+             "reassign_noise": p.reassign_noise}
+    if p.cluster_unit == "document":
+        c = cluster_documents(x, doc, geometry=p.geometry, seed=p.seed, **knobs)
+    else:
+        x = clustering_space(x, p.geometry)
+        graph = build_knn_graph(x, min(recommended_k(p.min_cluster_size, p.min_samples, len(x)), len(x) - 1))
+        c = cluster_embeddings(x, graph, **knobs)
     n_themes = int(c.theme.max()) + 1
     big = [t for t in range(n_themes) if (c.theme == t).mean() > BIG_THEME]
     return c.theme, {"groups": n_themes, "subthemes": int(len(c.subtheme_theme)),
@@ -159,34 +175,26 @@ def main() -> None:
         base, _, unit = method.partition("@")
         if base not in METHODS or unit not in ("", "posts"):
             raise SystemExit(f"unknown method {method!r}; choose from {', '.join(METHODS)}, each optionally @posts")
-        if unit == "posts":
-            posts, of_chunk = post_vectors(emb, doc)
+        if unit == "posts" and base.startswith("themesift"):  # the run's cluster_unit=document
+            labels, extra = run_method(base, emb, doc, defaults.context_weight, unit="document")
+        elif unit == "posts":
+            posts, of_chunk = document_vectors(emb, doc)
             labels, extra = run_method(base, posts, np.arange(len(posts)), 0.0)
             labels = np.asarray(labels)[of_chunk]
-            if "big_themes" in extra:  # shares of the posts, not of the chunks
-                extra["big_themes_of_posts"] = extra.pop("big_themes")
         else:
             labels, extra = run_method(base, emb, doc, defaults.context_weight)
         score(method, np.asarray(labels), doc, label, time.perf_counter() - start, extra)
 
 
-def run_method(method: str, emb: np.ndarray, doc: np.ndarray, context_weight: float) -> tuple[np.ndarray, dict]:
+def run_method(method: str, emb: np.ndarray, doc: np.ndarray, context_weight: float,
+               unit: str = "chunk") -> tuple[np.ndarray, dict]:
     """One method's labels for the rows of ``emb`` (chunks of the posts ``doc``, or posts themselves)."""
     if method.startswith("themesift"):
         weight = 0.0 if method == "themesift-alone" else context_weight
-        return run_themesift(emb, doc, weight, **(PLACED if method == "themesift-placed" else {}))
+        return run_themesift(emb, doc, weight, unit, **(PLACED if method == "themesift-placed" else {}))
     if method == "bertopic":
         return _run_bertopic(emb, 0)["levels"]["topics"], {}
     return _run_evoc(emb, 0)["levels"]["labels_"], {}
-
-
-def post_vectors(emb: np.ndarray, doc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each post's unit mean chunk vector, and the row of each chunk's post among them."""
-    _, of_chunk = np.unique(doc, return_inverse=True)
-    posts = np.zeros((int(of_chunk.max()) + 1, emb.shape[1]), np.float64)
-    np.add.at(posts, of_chunk, emb)
-    posts /= np.maximum(np.linalg.norm(posts, axis=1, keepdims=True), 1e-12)
-    return np.ascontiguousarray(posts, np.float32), of_chunk
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import pyarrow.parquet as pq
 
 from tasks.core.clustering import (
     Clustering,
+    cluster_documents,
     cluster_embeddings,
     clustering_space,
     mean_pairwise_cosine,
@@ -45,15 +46,21 @@ def cluster_run(run: RunRef, settings: Settings, params: ClusterParams) -> Clust
     """Cluster a run's vectors over its graph, steered by the previous run's themes when ``stickiness`` > 0."""
     embedded = contextual_vectors(run, settings, params)
     mean_cosine = mean_pairwise_cosine(embedded)
+    prior = previous_themes(run, settings) if params.stickiness > 0 else None
+    knobs = {"min_cluster_size": params.min_cluster_size,
+             "min_subcluster_size": params.min_subcluster_size if params.show_subclusters else None,
+             "min_samples": params.min_samples, "reassign_noise": params.reassign_noise,
+             "cluster_selection": params.cluster_selection, "resolution": params.resolution,
+             "subtheme_resolution": params.subtheme_resolution, "stickiness": params.stickiness}
+    if params.cluster_unit == "document":
+        doc = pq.read_table(run.corpus_path, columns=["doc_id"]).column("doc_id").to_numpy(zero_copy_only=False)
+        result = cluster_documents(embedded, doc, geometry=params.geometry, seed=params.seed, prior_theme=prior,
+                                   stability_check=params.stability_check, **knobs)
+        result.diagnostics.update(mean_pairwise_cosine=round(mean_cosine, 4))
+        return result
     space = resolve_geometry(embedded, params.geometry)
     emb = clustering_space(embedded, space)  # the space the knn stage used
-    prior = previous_themes(run, settings) if params.stickiness > 0 else None
-    result = cluster_embeddings(emb, load_graph(run), min_cluster_size=params.min_cluster_size,
-                                min_subcluster_size=params.min_subcluster_size if params.show_subclusters else None,
-                                min_samples=params.min_samples, reassign_noise=params.reassign_noise,
-                                cluster_selection=params.cluster_selection,
-                                resolution=params.resolution, subtheme_resolution=params.subtheme_resolution,
-                                prior_theme=prior, stickiness=params.stickiness)
+    result = cluster_embeddings(emb, load_graph(run), prior_theme=prior, **knobs)
     result.diagnostics.update(space=space, mean_pairwise_cosine=round(mean_cosine, 4))
     if params.stability_check:
         result.diagnostics.update(theme_stability(emb, result.theme, min_cluster_size=params.min_cluster_size,
@@ -73,4 +80,10 @@ def cluster_task(run: RunRef, settings: Settings, params: ClusterParams) -> dict
                  subtheme_theme=result.subtheme_theme)
     facts = clustering_facts(result)
     log.info(f"cluster: {facts['themes']} themes, {facts['subthemes']} subthemes, {facts['noise_pct']}% noise")
+    documents = result.diagnostics.get("documents")
+    if documents is not None:
+        log.info(f"cluster: {documents:,} documents clustered (cluster_unit=document)")
+        if documents < 2 * params.min_cluster_size:
+            log.warning(f"cluster: only {documents:,} documents for themes of at least {params.min_cluster_size} "
+                        "documents (cluster_unit=document); few long documents cluster by chunk (cluster_unit=chunk)")
     return {**facts, "diagnostics": result.diagnostics, "seconds": timing["seconds"]}

@@ -86,8 +86,15 @@ class RunParams(BaseModel):
         None, max_length=20, description="More example values of the instruction's facet, besides those it lists "
         "after a colon or in parentheses (each 1-80 characters).",
     )
-    min_cluster_size: int = Field(25, ge=2, description="Smallest theme, in chunks.")
-    min_subcluster_size: int = Field(5, ge=2, description="Smallest subtheme inside a theme, in chunks.")
+    cluster_unit: Literal["chunk", "document"] = Field(
+        "chunk", description="What is clustered: each `chunk` finds its own theme (a long document may span several), "
+        "or each `document` is one point (its chunks' mean) and all its chunks take its theme and subtheme; the "
+        "cluster sizes then count documents. For buckets of many long documents (posts, articles, tickets) where "
+        "the question is which documents are about what.",
+    )
+    min_cluster_size: int = Field(25, ge=2, description="Smallest theme, in chunks (documents with "
+                                  "`cluster_unit=document`).")
+    min_subcluster_size: int = Field(5, ge=2, description="Smallest subtheme inside a theme, in chunks (or documents).")
     min_samples: int | None = Field(
         None, ge=1, description="HDBSCAN density smoothing; default derived from the cluster sizes."
     )
@@ -252,6 +259,7 @@ class ClusterParams:
     show_subclusters: bool
     seed: int
     instruction: str | None = None
+    cluster_unit: str = "chunk"
 
 
 @dataclass(frozen=True)

@@ -394,3 +394,39 @@ def test_a_flooding_document_cannot_take_over_the_run(prefect_harness, workspace
         by_theme.setdefault(a["theme_id"], Counter())[truth[a["doc_id"]]] += 1
     assert sum(c.most_common(1)[0][1] for c in by_theme.values()) / len(clustered) >= 0.9, by_theme
     assert {c.most_common(1)[0][0] for c in by_theme.values()} == set(truth.values())
+
+
+def test_cluster_unit_document_gives_every_chunk_of_a_document_its_theme(prefect_harness, workspace: Workspace):
+    """Long notes cut into several chunks, each with sentences off its topic (the planted refunds pool holds
+    two about planets): with ``cluster_unit=document`` the documents are clustered, every chunk of a document is
+    in its theme and subtheme, the themes are the planted ones, and the manifest says what was clustered."""
+    import random
+
+    from tests.integration.corpus import PLANTED
+
+    rng = random.Random(11)
+    truth = {}
+    for theme, pool in PLANTED.items():
+        for i in range(18):
+            key = f"long/{theme}-{i:02d}.txt"
+            (workspace.bucket / "long").mkdir(exist_ok=True)
+            (workspace.bucket / key).write_text(" ".join(rng.sample(pool, len(pool))))
+            truth[document_id(key, None, None)] = theme
+    result = recluster_with(cluster_unit="document", chunk_size=32, chunk_overlap=4, min_cluster_size=8,
+                            min_subcluster_size=3)
+    quality = workspace.manifest(result["run_id"])["quality"]
+    assert quality["unit"] == "document" and quality["documents"] == len(truth)
+    assignments = pq.read_table(workspace.out / "runs" / result["run_id"] / "assignments.parquet").to_pylist()
+    chunks_of: dict[str, list[dict]] = {}
+    for a in assignments:
+        chunks_of.setdefault(a["doc_id"], []).append(a)
+    assert set(chunks_of) == set(truth) and quality["chunks"] == len(assignments) > 2 * len(truth)
+    for rows in chunks_of.values():
+        assert len({(a["theme_id"], a["subtheme_id"]) for a in rows}) == 1, rows
+    by_theme: dict[str, Counter] = {}
+    for doc, rows in chunks_of.items():
+        if rows[0]["theme_id"] is not None:
+            by_theme.setdefault(rows[0]["theme_id"], Counter())[truth[doc]] += 1
+    assert sum(sum(c.values()) for c in by_theme.values()) >= 0.8 * len(truth)
+    assert all(len(c) == 1 for c in by_theme.values()), by_theme
+    assert {c.most_common(1)[0][0] for c in by_theme.values()} == set(truth.values())

@@ -114,6 +114,8 @@ One concern each; imports only point down this list (and to ``tasks.core.knn_gra
 * ``noise``: raw outliers, border points (step 4) and the noise reassignment (step 4b).
 * ``themes``: steps 1-4 over one graph. ``subthemes``: step 5. ``quality``: cohesion and stability.
 * ``pipeline``: :func:`cluster_embeddings` and the final numbering.
+* ``documents``: :func:`cluster_documents`, the run's ``cluster_unit="document"``: each document one point
+  (its chunks' unit mean), its chunks all in its groups.
 
 The names below (``__all__``) are the package's API; the modules' other names are its internals.
 """
@@ -142,6 +144,7 @@ from tasks.core.clustering.contract import (
     recommended_k,
     resolve_resolution,
 )
+from tasks.core.clustering.documents import cluster_documents, document_prior, document_vectors
 from tasks.core.clustering.pipeline import cluster_embeddings
 from tasks.core.clustering.quality import theme_cohesion, theme_stability
 from tasks.core.clustering.space import (
@@ -177,6 +180,9 @@ __all__ = [
     "Clustering",
     "is_small_corpus",
     "cluster_embeddings",
+    "cluster_documents",
+    "document_prior",
+    "document_vectors",
     "document_neighbours",
     "with_document_context",
     "clustering_space",

@@ -88,7 +88,7 @@ def cluster_embeddings(
     diag["reassigned_noise_pct"] = 0.0
     if reassign_noise:
         theme, sub = _timed_reassignment(theme, sub, graph, ms, diag)
-    result = _finish(theme, sub, diag)
+    result = finish_clustering(theme, sub, diag)
     diag["cohesion"] = theme_cohesion(emb, result.theme)
     return result
 
@@ -98,12 +98,12 @@ def _degenerate(emb: np.ndarray, min_cluster_size: int, diag: dict) -> Clusterin
     n = emb.shape[0]
     if n < max(min_cluster_size, 2):
         diag["geometry"] = "none: fewer points than min_cluster_size, all noise"
-        return _finish(np.full(n, -1, np.int64), np.full(n, -1, np.int64), diag)
+        return finish_clustering(np.full(n, -1, np.int64), np.full(n, -1, np.int64), diag)
     if all_identical(emb):
         # One perfectly dense blob: HDBSCAN's default refuses a lone root
         # cluster, but a corpus of one repeated chunk is one theme.
         diag["geometry"] = "none: all embeddings identical, one theme"
-        return _finish(np.zeros(n, np.int64), np.full(n, -1, np.int64), diag)
+        return finish_clustering(np.zeros(n, np.int64), np.full(n, -1, np.int64), diag)
     return None
 
 
@@ -138,8 +138,8 @@ def _timed_reassignment(theme: np.ndarray, sub: np.ndarray, graph: KnnGraph, ms:
     return theme, sub
 
 
-def _finish(theme: np.ndarray, sub: np.ndarray, diag: dict) -> Clustering:
-    """Renumbers themes by size and subthemes by theme then size; packs the result with its counts."""
+def finish_clustering(theme: np.ndarray, sub: np.ndarray, diag: dict) -> Clustering:
+    """Renumbers themes by size and subthemes by theme then size; packs the result with its counts (in ``diag``)."""
     theme = renumber_by_size(theme)
     new_sub, parents = _renumber_subthemes(theme, sub)
     _count_groups(diag, theme, new_sub, parents)

@@ -24,6 +24,7 @@ def test_batched_subtheme_pass_equals_one_theme_at_a_time(monkeypatch, batch_row
             one_by_one[members[local >= 0]] = local[local >= 0] + next_id
             next_id += int(local.max()) + 1
     assert len(np.unique(theme[one_by_one >= 0])) >= 3  # several themes have subthemes
-    got, want = pipeline._finish(theme, batched, {"seconds": {}}), pipeline._finish(theme, one_by_one, {"seconds": {}})
+    got = pipeline.finish_clustering(theme, batched, {"seconds": {}})
+    want = pipeline.finish_clustering(theme, one_by_one, {"seconds": {}})
     np.testing.assert_array_equal(got.subtheme, want.subtheme)
     np.testing.assert_array_equal(got.subtheme_theme, want.subtheme_theme)

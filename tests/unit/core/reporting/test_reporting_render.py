@@ -244,3 +244,16 @@ def test_a_context_field_run_says_which_field_threads_the_records_escaped() -> N
     assert 'in its thread (field <b class="mono">session&lt;b&gt;</b>: 1,313 threads).' in html
     manifest["threads"] = {"field": "session", "threads": None}  # a resumed run without the knn stage's count
     assert '<b class="mono">session</b>).' in " ".join(render_report(themes, manifest, []).split())
+
+
+def test_a_document_unit_run_says_its_documents_were_clustered_and_counts_them() -> None:
+    themes = make_themes(3)
+    manifest = make_manifest(themes)
+    manifest["params"]["reassign_noise"] = True
+    manifest["quality"].update(reassigned_noise_pct=12.5)
+    plain = " ".join(re.sub(r"<[^>]+>", " ", render_report(themes, manifest, make_skips())).split())
+    assert "clustered by document" not in plain and "noise reassigned 12.5% of chunks" in plain
+    manifest["quality"].update(unit="document", documents=18812)
+    text = " ".join(re.sub(r"<[^>]+>", " ", render_report(themes, manifest, make_skips())).split())
+    assert "clustered by document: 18,812 documents, each one point with all its chunks in its theme" in text
+    assert "noise reassigned 12.5% of documents" in text
