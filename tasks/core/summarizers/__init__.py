@@ -42,7 +42,7 @@ from tasks.core.summarizers.base import (
     get_summarizer,
     register_summarizer,
 )
-from tasks.core.summarizers.exemplars import ExemplarSummarizer, first_sentence
+from tasks.core.summarizers.exemplars import ExemplarSummarizer, first_sentence, reads_as_prose
 from tasks.core.summarizers.keyphrases import KeyphraseSummarizer, ctfidf
 from tasks.core.summarizers.pipeline import DEFAULT_SUMMARIZERS, summarize_clusters
 from tasks.core.summarizers.tree import build_cluster_tree, iter_clusters
@@ -59,6 +59,7 @@ __all__ = [
     "check_summarizers",
     "ctfidf",
     "first_sentence",
+    "reads_as_prose",
     "get_summarizer",
     "iter_clusters",
     "register_summarizer",

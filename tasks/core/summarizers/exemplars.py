@@ -2,11 +2,19 @@
 
 Centrality is the cosine of a member to the cluster's normalised centroid (``emb`` rows are unit,
 float32). Fills ``nodes`` (the ``top_n_nodes`` most central ``(row, centrality)``, ties by row
-index), ``summary`` (first sentence of the most central non-empty member, at most 200 chars) and
+index), ``summary`` (first sentence of the most central member whose first sentence reads as prose, among the
+:data:`SUMMARY_CANDIDATES` most central; else of the most central non-empty member; at most 200 chars) and
 ``cohesion`` (mean centrality). Values are rounded to 6 decimals.
+
+Why "reads as prose": in a broad theme the chunks nearest the centroid are often the corpus's boilerplate
+(full-length 20 Newsgroups clustered by post: a mail header for the gun-control theme, uuencoded binary for
+the posted-files theme, a score table for hockey), which no reader would take for a summary.
 """
 
 from __future__ import annotations
+
+import unicodedata
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -26,10 +34,22 @@ __all__ = [
     "centrality",
     "first_sentence",
     "rank_by_centrality",
+    "reads_as_prose",
     "rows_by_centrality",
 ]
 
 SUMMARY_MAX_CHARS = 200
+#: How far down the centrality order the summary looks for a first sentence that reads as prose.
+SUMMARY_CANDIDATES = 20
+#: A sentence reads as prose when at least this share of its words are words (letters, with punctuation around
+#: them or an apostrophe or hyphen inside) ...
+PROSE_MIN_WORD_SHARE = 0.7
+#: ... at most this share of its characters are digits ...
+PROSE_MAX_DIGIT_SHARE = 0.2
+#: ... and it has at least this many words (a bare name or label is not a summary).
+PROSE_MIN_WORDS = 4
+#: A token is a word when this share of it (punctuation around it dropped) is letters.
+WORD_MIN_LETTER_SHARE = 0.9
 
 
 def centrality(emb: np.ndarray, members: np.ndarray) -> np.ndarray:
@@ -74,6 +94,42 @@ def first_sentence(text: str, limit: int = SUMMARY_MAX_CHARS, min_chars: int = 2
     return truncate_at_word(out, limit)
 
 
+def reads_as_prose(sentence: str) -> bool:
+    """True when ``sentence`` is mostly words, few digits, and at least :data:`PROSE_MIN_WORDS` words long (see the
+    module docstring); scripts written without spaces count as one word per run of letters."""
+    tokens = sentence.split()
+    if not tokens:
+        return False
+    words = sum(_is_word(t) for t in tokens)
+    chars = sum(len(t) for t in tokens)
+    digits = sum(ch.isdigit() for ch in sentence)
+    long_enough = len(tokens) >= PROSE_MIN_WORDS or (len(tokens) == 1 and len(tokens[0]) >= 8 and words == 1)
+    return long_enough and words >= PROSE_MIN_WORD_SHARE * len(tokens) and digits <= PROSE_MAX_DIGIT_SHARE * chars
+
+
+def _is_word(token: str) -> bool:
+    """A token of letters: punctuation and symbols around it, apostrophes and hyphens inside allowed, and in a
+    run of a script written without spaces one punctuation mark in ten (``我们，今天``)."""
+    start, end = 0, len(token)
+    while start < end and unicodedata.category(token[start])[0] in "PS":
+        start += 1
+    while end > start and unicodedata.category(token[end - 1])[0] in "PS":
+        end -= 1
+    core = token[start:end].replace("'", "").replace("’", "").replace("-", "")
+    letters = sum(unicodedata.category(ch)[0] in "LM" for ch in core)
+    return bool(core) and letters >= WORD_MIN_LETTER_SHARE * len(core)
+
+
+def summary_sentence(texts: Sequence[str], rows: np.ndarray) -> str:
+    """The first sentence of the first of ``rows`` (most central first) among the first :data:`SUMMARY_CANDIDATES`
+    whose first sentence reads as prose; else that of the first row with a non-empty one."""
+    for r in rows[:SUMMARY_CANDIDATES]:
+        sentence = first_sentence(texts[r])
+        if reads_as_prose(sentence):
+            return sentence
+    return first_nonempty(texts, rows, first_sentence)
+
+
 def _mid_sentence(text: str) -> bool:
     """True when the first letter of ``text`` is lower case: the chunk began inside a sentence."""
     first = next((ch for ch in text if ch.isalpha()), "")
@@ -92,7 +148,7 @@ class ExemplarSummarizer:
             order = rank_by_centrality(node.members, cent)
             node.nodes = [(int(node.members[i]), round(float(cent[i]), 6)) for i in order[: ctx.top_n_nodes]]
             node.cohesion = round(float(cent.astype(np.float64).mean()), 6)
-            node.summary = first_nonempty(ctx.texts, node.members[order], first_sentence)
+            node.summary = summary_sentence(ctx.texts, node.members[order])
 
 
 register_summarizer(ExemplarSummarizer())

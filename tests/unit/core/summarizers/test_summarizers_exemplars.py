@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tasks.core.summarizers import first_sentence, iter_clusters
+from tasks.core.summarizers import first_sentence, iter_clusters, reads_as_prose
 from tests.unit.core.summarizers.summarizers_fixtures import DIM, by_label, run, themes_only, unit
 
 
@@ -79,3 +79,31 @@ def test_a_chunk_that_begins_mid_sentence_is_summarised_from_its_first_whole_sen
     assert first_sentence(text) == "Then Daisy walked out onto the lawn."
     assert first_sentence("“You’re just embarrassed,” she said. Later on.") == "“You’re just embarrassed,” she said."
     assert first_sentence("only a fragment without an end") == "only a fragment without an end"
+
+
+@pytest.mark.parametrize("sentence, prose", [
+    ("id AA03993; Mon, 19 Apr 93 09:30:17 -0700 >X-Received: by uiboise.idbsu.edu > (16.6/16.2)", False),
+    ("From 9150618 Thu Apr 29 16:36:43 1993 Date: Thu, 29 Apr 1993 16:36:42 +1000 From: 9150618 (Gavin F) To:", False),
+    ('SU?%8 M$RJJO!G=V60^DG]S2N?"PHZ^F5/]L<U $SIB', False),
+    ("BURY 38 25 (--) PURDUE RICKS PENS 38 25 (--) GB Flyers 38 25 (--)", False),
+    ("Gun control", False),
+    ("", False),
+    ("In 1993 I paid 20 dollars for it and it broke.", True),
+    ("I don't know, she said — it's “well-known”.", True),
+    ("我们，今天去商店买东西。", True),
+    ("Привет, как дела у тебя сегодня?", True),
+])
+def test_reads_as_prose_tells_sentences_from_headers_tables_and_binary(sentence, prose):
+    assert reads_as_prose(sentence) is prose
+
+
+def test_the_summary_is_the_most_central_sentence_that_reads_as_prose():
+    u, w = np.eye(DIM)[0], np.eye(DIM)[1]
+    emb = unit(np.array([u, u + 0.2 * w, u - 0.3 * w, u + 0.5 * w]))
+    header = "From 9150618 Thu Apr 29 16:36:43 1993 Date: Thu, 29 Apr 1993 16:36:42 +1000 To: list"
+    texts = [header, "BURY 38 25 (--) PURDUE 38 25 (--)", "Gun laws differ from state to state. More.", "Guns."]
+    tree = themes_only(texts, emb, [0, 0, 0, 0])
+    assert [r for r, _ in tree[0].nodes][:2] == [0, 1], "the header and the table are the most central"
+    assert tree[0].summary == "Gun laws differ from state to state."
+    only_tables = themes_only(texts[:2], emb[:2], [0, 0])
+    assert only_tables[0].summary == first_sentence(header)  # nothing reads as prose: the most central, as before
