@@ -6,8 +6,8 @@ EVoC on the same chunks, rolled up the same way, in one run.
 
 The posts (not cut) are put in a seeded order and chunked exactly as the chunk stage cuts a document (the run's
 chunk size and overlap, model tokens); ``--docs N`` keeps the first N posts of that order (a seeded random
-sample; all by default). Chunk vectors (all-MiniLM-L6-v2, st-fp32) are cached in ``--cache-dir`` as a prefix
-of that order, so a bigger ``--docs`` only embeds the rest.
+sample; all by default). Chunk vectors (all-MiniLM-L6-v2, st-fp32) are cached in ``--cache-dir`` by text hash,
+so a bigger ``--docs`` or a change to the chunking only embeds the chunks not seen before.
 
 Methods, each on the same chunk vectors:
 
@@ -50,7 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from cluster import _run_bertopic, _run_evoc
 
-from tasks.core.chunking import chunk_document, token_span_finder
+from tasks.core.chunking import chunk_document, text_hash, token_span_finder
 from tasks.core.clustering import (
     cluster_documents,
     cluster_embeddings,
@@ -59,6 +59,7 @@ from tasks.core.clustering import (
     recommended_k,
     with_document_context,
 )
+from tasks.core.decode import usable_text
 from tasks.core.embedding.identity import tokenizer_file
 from tasks.core.knn_graph import build_knn_graph
 from tasks.infra.params import RunParams
@@ -70,13 +71,14 @@ BIG_THEME = 0.2
 
 
 def seeded_chunks(path: Path, size: int, overlap: int) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Every post's chunks, posts in a seeded order: texts, post number per chunk, label per chunk."""
+    """Every post's chunks, posts in a seeded order: texts, post number per chunk, label per chunk. Each post is
+    read as ingest reads a record: its blocks of encoded binary left out, and a post of nothing else skipped."""
     rows = [json.loads(line) for line in path.open(encoding="utf-8")]
     finder = token_span_finder(tokenizer_file("all-MiniLM-L6-v2"))
     texts, doc, label = [], [], []
     for i in np.random.default_rng(0).permutation(len(rows)).tolist():
-        text = rows[i]["text"]
-        if not text.strip():
+        text = usable_text(rows[i]["text"])[0]
+        if text is None or not text.strip():
             continue
         for a, b in chunk_document(text, finder([text])[0], size=size, overlap=overlap, unit="tokens"):
             if text[a:b].strip():
@@ -86,20 +88,25 @@ def seeded_chunks(path: Path, size: int, overlap: int) -> tuple[list[str], np.nd
     return texts, np.asarray(doc), np.asarray(label)
 
 
-def prefix_vectors(texts: list[str], cache: Path) -> np.ndarray:
-    """Vectors of ``texts``, reusing (and extending) a cached prefix of the same order."""
-    have = np.load(cache) if cache.is_file() else np.zeros((0, 384), np.float32)
-    if len(have) < len(texts):
+def cached_vectors(texts: list[str], cache: Path) -> np.ndarray:
+    """Vectors of ``texts`` from a cache keyed by each text's hash (the run's embedding-cache key), embedding and
+    adding only the texts it lacks."""
+    have: dict[str, np.ndarray] = {}
+    if cache.is_file():
+        with np.load(cache) as saved:
+            have = dict(zip(saved["hashes"].tolist(), saved["vectors"], strict=True))
+    missing = list(dict.fromkeys(h for h in map(text_hash, texts) if h not in have))
+    if missing:
         from tasks.core.embedding.engines import load_encoder
 
         encode = load_encoder("all-MiniLM-L6-v2", backend="st-fp32")
-        parts = [have]
-        for start in range(len(have), len(texts), 2000):
-            parts.append(np.asarray(encode(texts[start : start + 2000]), np.float32))
-            np.save(cache, np.concatenate(parts))
-            print(f"  embedded {sum(len(p) for p in parts):,}/{len(texts):,} chunks", file=sys.stderr, flush=True)
-        have = np.load(cache)
-    return have[: len(texts)]
+        todo = {text_hash(t): t for t in texts}
+        for start in range(0, len(missing), 2000):
+            batch = missing[start : start + 2000]
+            have.update(zip(batch, np.asarray(encode([todo[h] for h in batch]), np.float32), strict=True))
+            np.savez(cache, hashes=np.asarray(list(have)), vectors=np.stack(list(have.values())))
+            print(f"  embedded {start + len(batch):,}/{len(missing):,} new chunks", file=sys.stderr, flush=True)
+    return np.stack([have[text_hash(t)] for t in texts]).astype(np.float32)
 
 
 def run_themesift(emb: np.ndarray, doc: np.ndarray, context_weight: float, unit: str = "chunk",
@@ -167,7 +174,7 @@ def main() -> None:
         n = int(np.flatnonzero(np.isin(doc, keep_docs)).max()) + 1  # chunks are grouped by post in order
         texts, doc, label = texts[:n], doc[:n], label[:n]
     args.cache_dir.mkdir(parents=True, exist_ok=True)
-    emb = prefix_vectors(texts, args.cache_dir / f"{args.corpus.parent.name}_full_t{defaults.chunk_size}.npy")
+    emb = cached_vectors(texts, args.cache_dir / f"{args.corpus.parent.name}_full_t{defaults.chunk_size}.npz")
     print(json.dumps({"corpus": args.corpus.parent.name, "posts": len(set(doc.tolist())), "chunks": len(texts),
                       "chunks_per_post": round(len(texts) / len(set(doc.tolist())), 2)}), flush=True)
     for method in args.methods.split(","):

@@ -47,6 +47,7 @@ class IngestSummary:
     records_skipped: int
     objects_read: int
     documents: int
+    encoded_lines_left_out: int = 0  # in the objects read this run (`tasks.core.decode.without_encoded`)
 
     def as_dict(self) -> dict[str, int]:
         """The counts as a plain dict."""
@@ -113,6 +114,7 @@ def commit_objects(catalog: Catalog, run_id: str, results: Sequence[tuple[tuple,
         for row, digest, decoded in results:
             key, size, etag, modified, change, status, old_hash, same_decoding = row
             counts["read"] += digest is not None
+            counts["encoded_lines"] += decoded.encoded_lines
             if (change == "changed" and same_decoding and digest is not None and digest == old_hash
                     and status != "deleted"):
                 # Same bytes under a new ETag: its documents and chunks are still right.
@@ -144,13 +146,13 @@ def close_ingest(catalog: Catalog, run_id: str, params: IngestParams, plan: Inge
         objects_listed=len(plan.listing), objects_new=counts["new"], objects_changed=counts["changed"],
         objects_unchanged=plan.changes - len(plan.to_read) + counts["touched"], objects_deleted=len(deleted),
         objects_skipped=skipped_objects, records_skipped=skipped_records, objects_read=counts["read"],
-        documents=documents,
+        documents=documents, encoded_lines_left_out=counts["encoded_lines"],
     )
 
 
 def new_counts() -> dict[str, int]:
     """The running counts `commit_objects` keeps."""
-    return {"new": 0, "changed": 0, "touched": 0, "read": 0}
+    return {"new": 0, "changed": 0, "touched": 0, "read": 0, "encoded_lines": 0}
 
 
 def ingest_bucket(storage: Storage, catalog: Catalog, *, run_id: str, params: IngestParams,
@@ -304,7 +306,9 @@ def summary_line(summary: IngestSummary) -> str:
     return (f"ingest: {summary.objects_listed:,} objects listed ({summary.objects_new:,} new, "
             f"{summary.objects_changed:,} changed, {summary.objects_unchanged:,} unchanged, "
             f"{summary.objects_deleted:,} deleted); {summary.objects_skipped:,} objects and "
-            f"{summary.records_skipped:,} records skipped; {summary.documents:,} documents")
+            f"{summary.records_skipped:,} records skipped; {summary.documents:,} documents"
+            + (f"; {summary.encoded_lines_left_out:,} lines of encoded binary (uuencode, base64) left out of the "
+               "objects read" if summary.encoded_lines_left_out else ""))
 
 
 @stage_task(name="ingest")

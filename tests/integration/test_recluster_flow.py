@@ -366,18 +366,31 @@ def test_web_pages_cluster_by_their_content_not_the_sites_boilerplate(prefect_ha
 
 
 def test_a_flooding_document_cannot_take_over_the_run(prefect_harness, workspace: Workspace):
-    """A 2.8 MB file of one word (under the size cap) and a note of one paragraph pasted 80 times beside the
-    planted corpus: the flood is a `repetitive` skip, the pasted paragraph counts once, and the planted
-    documents keep their themes."""
+    """A 2.8 MB file of one word (under the size cap), a note of one paragraph pasted 80 times and a note with a
+    uuencoded attachment beside the planted corpus: the flood is a `repetitive` skip, the pasted paragraph counts
+    once, the attachment's encoded windows are set aside, and the planted documents keep their themes."""
+    import binascii
+    import random
+
     truth = truth_by_doc(write_planted_corpus(workspace.bucket, per_theme=20))
     (workspace.bucket / "dump").mkdir()
     (workspace.bucket / "dump/flood.txt").write_bytes(b"buy " * 700_000)
     pasted = ("Our office will be closed on public holidays and the helpdesk answers again on the next working "
               "day, so please allow extra time for replies during the festive season. ")
     (workspace.bucket / "dump/pasted.txt").write_text(pasted * 80)
+    note = ("The receipt for the refund of my double charge is attached below, as the bank asked for it. "
+            "Please reverse the duplicate payment on my credit card statement.\n\nbegin 644 receipt.gif\n")
+    blob = random.Random(5).randbytes(9000)
+    uuencoded = "".join(binascii.b2a_uu(blob[i : i + 45]).decode() for i in range(0, len(blob), 45))
+    (workspace.bucket / "dump/attachment.txt").write_text(f"{note}{uuencoded}`\nend\n")
     result = recluster_with(min_cluster_size=8, min_subcluster_size=4)
     counts = workspace.manifest(result["run_id"])["counts"]
     assert counts["chunks_repeated"] >= 8  # of the ~13 windows the pasted note is cut into
+    # the uuencoded receipt (200 lines, with its begin and end) is left out; the note's own words stay in the run
+    assert counts["encoded_lines_left_out"] == 203
+    kept = pq.read_table(workspace.out / "runs" / result["run_id"] / "assignments.parquet",
+                         filters=[("object_key", "=", "dump/attachment.txt")]).to_pylist()
+    assert [(a["char_start"], a["char_end"]) for a in kept] == [(0, len(note.split("\n\nbegin")[0]))]
     from tasks.infra.catalog import open_catalog
     from tasks.infra.settings import load_settings
 

@@ -79,3 +79,71 @@ def test_extension_of():
     assert extension_of("dir/.hidden") == ""
     assert extension_of("README") == ""
 
+
+
+def encoded(kind: str, size: int = 600, seed: int = 3) -> str:
+    """``size`` random bytes as the real encoder writes them: ``uu`` (with begin/end lines), ``b64``, ``pgp``."""
+    import base64
+    import binascii
+    import random
+
+    blob = random.Random(seed).randbytes(size)
+    if kind == "uu":
+        body = "".join(binascii.b2a_uu(blob[i : i + 45]).decode() for i in range(0, len(blob), 45))
+        return f"begin 644 picture.gif\n{body}`\nend\n"
+    b64 = base64.encodebytes(blob).decode()
+    if kind == "pgp":
+        return f"-----BEGIN PGP SIGNATURE-----\nVersion: 2.2\n\n{b64}=Yx3a\n-----END PGP SIGNATURE-----\n"
+    return b64
+
+
+PROSE = "My card was charged twice for the same order, and the refund is still pending after a week.\n"
+
+
+@pytest.mark.parametrize("kind", ["uu", "b64", "pgp"])
+def test_encoded_blocks_are_left_out_and_the_words_around_them_kept(kind):
+    from tasks.core.decode import without_encoded
+
+    body = encoded(kind)
+    text, removed = without_encoded(f"{PROSE}\n{body}\nThanks for any help.\n")
+    assert removed >= 8 and PROSE in text and "Thanks for any help." in text
+    left = text.replace(PROSE, "").replace("Thanks for any help.", "").split()
+    # the armour's closing line is mostly dashes and goes with the block; its opening lines stay
+    assert left == {"uu": [], "b64": [], "pgp": ["-----BEGIN", "PGP", "SIGNATURE-----", "Version:", "2.2"]}[kind]
+    quoted = "".join(f">> {line}\n" for line in encoded("uu").splitlines())
+    text, removed = without_encoded(f"In article you wrote:\n{quoted}I could not open it.\n")
+    assert removed >= 13 and text.startswith("In article you wrote:") and text.endswith("I could not open it.\n")
+
+
+def test_prose_tables_rules_and_a_line_or_two_of_identifiers_are_kept_whole():
+    from tasks.core.decode import without_encoded
+
+    for text in [
+        PROSE * 4,
+        "+" * 60 + "\nKen Gantz           kgantz@cup.portal.com\n" + "+" * 60 + "\n" + "=" * 60 + "\n",
+        "BURY 38 25 (--) PURDUE\nRICKS PENS 38 25 (--)\nGB Flyers 38 25 (--)\n" * 3,
+        "MAKE SURE YOU READ THE MANUAL BEFORE YOU CALL SUPPORT TODAY\nThanks for waiting.\n",
+        "commit 3f626d1e5a0b3c4d5e6f7a8b9c0d1e2f3a4b5c6d\nAuthor: someone\n\n" * 3,
+        "我们今天去商店买东西。" * 20,
+        "",
+    ]:
+        assert without_encoded(text) == (text, 0)
+
+
+def test_a_record_of_nothing_but_encoded_data_is_a_skip_and_the_rest_are_kept():
+    lines = [json.dumps({"id": "a", "text": PROSE + encoded("b64")}),
+             json.dumps({"id": "b", "text": "begin 644 x.gif\n" + encoded("uu")}),
+             json.dumps({"id": "c", "text": PROSE})]
+    decoded = decode_object("posts.jsonl", "\n".join(lines).encode())
+    assert [r.record_id for r in decoded.records] == ["a", "c"]
+    assert decoded.records[0].text.strip() == PROSE.strip() and decoded.records[1].text == PROSE
+    assert reasons(decoded) == ["encoded_binary"] and decoded.skips[0].record_no == 2  # the second line
+    # b's block: its 13 full lines, `begin 644 picture.gif` before them, the short last line, "`" and "end"
+    assert decoded.skips[0].detail.startswith("17 lines of encoded binary")
+    assert decoded.encoded_lines == len(encoded("b64").splitlines()) + 17
+    whole = decode_object("attachment.txt", encoded("uu", 9000).encode())
+    assert whole.records == [] and reasons(whole) == ["encoded_binary"] and whole.skips[0].record_no is None
+
+
+def test_changing_the_encoded_rule_reads_every_object_again():
+    assert DecodeOptions().fingerprint("a.txt").startswith("v2|")
