@@ -107,3 +107,20 @@ def test_the_summary_is_the_most_central_sentence_that_reads_as_prose():
     assert tree[0].summary == "Gun laws differ from state to state."
     only_tables = themes_only(texts[:2], emb[:2], [0, 0])
     assert only_tables[0].summary == first_sentence(header)  # nothing reads as prose: the most central, as before
+
+
+def test_a_post_is_summarised_by_its_writers_words_not_the_lines_it_quotes():
+    from tasks.core.summarizers.exemplars import own_words
+
+    post = ("In article <1993Apr15.123@news.example.edu> someone@example.edu (Some One) writes:\n"
+            "> The Yankees are going to win it all this year, no doubt about it.\n"
+            "|> And their pitching is the best in the league.\n\n"
+            "I doubt it: the Blue Jays have the better rotation, and Morris is back.\nMore later.")
+    u, w = np.eye(DIM)[0], np.eye(DIM)[1]
+    tree = themes_only([post, "Pitching wins games in a long season.", "Hitting wins them in a short one."],
+                       unit(np.array([u, u + 0.5 * w, u - 0.5 * w])), [0, 0, 0])
+    assert tree[0].nodes[0][0] == 0, "the post is the most central passage"
+    assert tree[0].summary == "I doubt it: the Blue Jays have the better rotation, and Morris is back."
+    assert own_words("> only a quoted line here.") == "> only a quoted line here."  # nothing else: kept
+    dialogue = "“I’m going to get her away.” The coupé flashed by us.\nHe wrote: nothing."
+    assert own_words(dialogue) == dialogue
