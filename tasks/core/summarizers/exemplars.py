@@ -49,7 +49,7 @@ PROSE_MIN_WORD_SHARE = 0.7
 PROSE_MAX_DIGIT_SHARE = 0.2
 #: ... and it has at least this many words (a bare name or label is not a summary).
 PROSE_MIN_WORDS = 4
-_QUOTED = re.compile(r"\s*(?:[>|]|[=:]\|?>)")
+_QUOTED = re.compile(r"\s*(?:[>|:=]\s*)?[>|]")  # "> ", "|> ", "=|> ", ": > "
 _ATTRIBUTION = re.compile(r"\b(?:writes|wrote)\s*:\s*$")
 #: A token is a word when this share of it (punctuation around it dropped) is letters.
 WORD_MIN_LETTER_SHARE = 0.9
@@ -124,8 +124,9 @@ def _is_word(token: str) -> bool:
 
 
 def summary_sentence(texts: Sequence[str], rows: np.ndarray) -> str:
-    """The first sentence of the first of ``rows`` (most central first) among the first :data:`SUMMARY_CANDIDATES`
-    whose first sentence reads as prose; else that of the first row with a non-empty one."""
+    """The first sentence in its writer's own words (`own_words`) of the first of ``rows`` (most central first)
+    among the first :data:`SUMMARY_CANDIDATES` whose such sentence reads as prose; else the first sentence of
+    the first row with a non-empty one."""
     for r in rows[:SUMMARY_CANDIDATES]:
         sentence = first_sentence(own_words(texts[r]))
         if reads_as_prose(sentence):
@@ -135,11 +136,11 @@ def summary_sentence(texts: Sequence[str], rows: np.ndarray) -> str:
 
 def own_words(text: str) -> str:
     """``text`` without the lines a writer quotes from someone else (``> ...``, ``| ...``) and the attribution
-    lines that introduce them (``... writes:``), as mail and forum posts carry them; ``text`` itself when
-    nothing else is left. A post's summary should say what its writer said."""
+    lines that introduce them (``... writes:``), as mail and forum posts carry them; ``""`` when nothing else is
+    left. A post's summary should say what its writer said."""
     kept = [line for line in text.splitlines() if not (_QUOTED.match(line) or _ATTRIBUTION.search(line))]
     left = "\n".join(kept)
-    return left if any(ch.isalpha() for ch in left) else text
+    return left if any(ch.isalpha() for ch in left) else ""
 
 
 def _mid_sentence(text: str) -> bool:

@@ -121,6 +121,13 @@ def test_a_post_is_summarised_by_its_writers_words_not_the_lines_it_quotes():
                        unit(np.array([u, u + 0.5 * w, u - 0.5 * w])), [0, 0, 0])
     assert tree[0].nodes[0][0] == 0, "the post is the most central passage"
     assert tree[0].summary == "I doubt it: the Blue Jays have the better rotation, and Morris is back."
-    assert own_words("> only a quoted line here.") == "> only a quoted line here."  # nothing else: kept
+    assert own_words("> only a quoted line here.") == ""
+    assert own_words(": > > nested quoting.\n=|> another style.\nMine here.") == "Mine here."
+    only_quotes = "In article <1@x.edu> a@x.edu writes:\n> The whole window is someone else's words here."
+    tree = themes_only([only_quotes, "Pitching wins games in a long season.", "Hitting wins them in a short one."],
+                       unit(np.array([u, u + 0.5 * w, u - 0.5 * w])), [0, 0, 0])
+    assert tree[0].summary in ("Pitching wins games in a long season.", "Hitting wins them in a short one.")
+    alone = themes_only([only_quotes], unit(np.array([u])), [0])  # nothing of its own anywhere: the passage
+    assert alone[0].summary.startswith("In article <1@x.edu> a@x.edu writes:")
     dialogue = "“I’m going to get her away.” The coupé flashed by us.\nHe wrote: nothing."
     assert own_words(dialogue) == dialogue
