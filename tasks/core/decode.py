@@ -51,8 +51,8 @@ ENCODED_MIN_LINES = 3
 #: three of its short last line (mostly symbols), the lone backquote and ``end``, or base64's short last line
 #: (with a digit, ``+``, ``/`` or ``=``, so that a word like "Thanks" is not one).
 _BLOCK_HEAD = re.compile(r"[>| \t]*begin [0-7]{3,4} \S.*")
-_BLOCK_TAIL = re.compile(r"[>| \t]*(?:end|`|[\x21-\x60][\x20-\x60]{0,60}|[A-Za-z0-9+/]{0,75}[0-9+/=][A-Za-z0-9+/=]*)"
-                         r"[ \t\r]*")
+_UU_TAIL = re.compile(r"[>| \t]*(?:end|`|[\x21-\x60][\x20-\x60]{0,60})[ \t\r]*")
+_B64_TAIL = re.compile(r"[>| \t]*[A-Za-z0-9+/]{0,75}[0-9+/=][A-Za-z0-9+/=]*[ \t\r]*")
 _TAIL_LINES = 3
 #: A text with fewer words than this left once its encoded blocks are out is an ``encoded_binary`` skip.
 ENCODED_MIN_WORDS_LEFT = 5
@@ -181,6 +181,9 @@ def without_encoded(text: str) -> tuple[str, int]:
     parts, at, removed = [], 0, 0
     for block in blocks:
         start, end = _with_head_and_tail(text, block[0][0], block[-1][1], at)
+        start = max(start, at)  # the previous block's closing lines may have reached into this one
+        if end < start:
+            continue
         parts.append(text[at:start])
         at = end + 1  # the block's last newline goes with it
         removed += text.count("\n", start, end) + 1
@@ -190,7 +193,7 @@ def without_encoded(text: str) -> tuple[str, int]:
 
 def _with_head_and_tail(text: str, start: int, end: int, floor: int) -> tuple[int, int]:
     """A block's span (from the start of its first line to the end of its last) widened over a ``begin``
-    line just before it (not before ``floor``) and the closing lines just after it (`_BLOCK_TAIL`)."""
+    line just before it (not before ``floor``) and the closing lines just after it (`_UU_TAIL`, `_B64_TAIL`)."""
     before = text.rfind("\n", floor, max(start - 1, floor))
     head_start = floor if before < 0 else before + 1
     if start > floor and _BLOCK_HEAD.fullmatch(text, head_start, start - 1):
@@ -201,7 +204,7 @@ def _with_head_and_tail(text: str, start: int, end: int, floor: int) -> tuple[in
         nxt = text.find("\n", end + 1)
         nxt = len(text) if nxt < 0 else nxt
         line = text[end + 1 : nxt]
-        if not (_BLOCK_TAIL.fullmatch(line) and _mostly_symbols_or_code(line)):
+        if not (_B64_TAIL.fullmatch(line) or (_UU_TAIL.fullmatch(line) and _mostly_symbols_or_code(line))):
             break
         end = nxt
     return start, end

@@ -147,3 +147,13 @@ def test_a_record_of_nothing_but_encoded_data_is_a_skip_and_the_rest_are_kept():
 
 def test_changing_the_encoded_rule_reads_every_object_again():
     assert DecodeOptions().fingerprint("a.txt").startswith("v2|")
+
+
+def test_blocks_close_together_are_each_left_out_once():
+    from tasks.core.decode import without_encoded
+
+    b64 = encoded("b64", 240).splitlines()  # four full lines and a short one
+    # the first block's closing lines ("1+/" and then the second block's first line) reach into the second
+    text = "Intro words here.\n" + "\n".join(b64) + "\n1+/\n" + "\n".join(b64[:3]) + "\nOutro words here.\n"
+    left, removed = without_encoded(text)
+    assert left == "Intro words here.\nOutro words here.\n" and removed == len(b64) + 1 + 3
