@@ -159,9 +159,9 @@ def without_encoded(text: str) -> tuple[str, int]:
     :data:`ENCODED_LINE` lines), and how many lines were left out.
 
     A posted file says nothing a reader could name, and it is long: on full-length 20 Newsgroups, 33 of 18,812
-    posts carry uuencoded files or PGP blocks worth 5,386 of the corpus's 52,470 chunks, which clustered as
+    posts carry uuencoded files or PGP blocks worth 5,387 of the corpus's 52,470 chunks, which clustered as
     themes of their own headed by fragments of the encoding. Left out, chunk-level themes score document NMI
-    0.482 -> 0.508 there (docs/benchmarks.md, "Clustering by document"). The words of the post around a block
+    0.482 -> 0.508-0.523 there (docs/benchmarks.md, "Clustering by document"). The words of the post around a block
     stay; its ``begin``/``end`` lines go with it (`_with_head_and_tail`).
     """
     spans = [m.span() for m in ENCODED_LINE.finditer(text)]

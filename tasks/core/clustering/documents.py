@@ -6,11 +6,11 @@ vectors; the graph and the clustering (themes, subthemes, noise, the optional re
 exactly as on chunks; then every chunk takes its document's theme and subtheme, and the groups are numbered by
 their size in chunks, as the contract says. ``min_cluster_size`` and ``min_subcluster_size`` count documents.
 
-Measured on full-length 20 Newsgroups (18,811 posts, 47,084 chunks; docs/benchmarks.md, "Clustering by
-document"): document NMI / AMI 0.508 / 0.499 when the chunks are clustered and each post takes its chunks'
-majority theme, 0.568 / 0.566 when the posts are; with the label-matching settings (``reassign_noise``,
-``min_samples`` 15, ``resolution`` 3) 0.573 / 0.567 and 0.626 / 0.625 (EVoC on the same post vectors 0.569 /
-0.568). A chunk's own vector is noisy (a signature, a quoted line, a list); the post's mean is what it is about,
+Measured on full-length 20 Newsgroups (18,811 posts, 47,083 chunks; docs/benchmarks.md, "Clustering by
+document"), one run: document NMI / AMI 0.523 / 0.515 when the chunks are clustered and each post takes its
+chunks' majority theme, 0.568 / 0.566 when the posts are; with the label-matching settings (``reassign_noise``,
+``min_samples`` 15, ``resolution`` 3) 0.576 / 0.570 and 0.626 / 0.625 (EVoC on the same post vectors 0.539 /
+0.538). A chunk's own vector is noisy (a signature, a quoted line, a list); the post's mean is what it is about,
 and a long post weighs as one point instead of as its tens of chunks.
 """
 
