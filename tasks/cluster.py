@@ -84,6 +84,7 @@ def cluster_task(run: RunRef, settings: Settings, params: ClusterParams) -> dict
     if documents is not None:
         log.info(f"cluster: {documents:,} documents clustered (cluster_unit=document)")
         if documents < 2 * params.min_cluster_size:
-            log.warning(f"cluster: only {documents:,} documents for themes of at least {params.min_cluster_size} "
-                        "documents (cluster_unit=document); few long documents cluster by chunk (cluster_unit=chunk)")
+            log.warning(f"cluster: {documents:,} document(s) for themes of at least {params.min_cluster_size} "
+                        "documents each (cluster_unit=document): a few long documents are better clustered by "
+                        "their passages (cluster_unit=chunk)")
     return {**facts, "diagnostics": result.diagnostics, "seconds": timing["seconds"]}

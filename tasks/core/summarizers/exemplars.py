@@ -2,9 +2,10 @@
 
 Centrality is the cosine of a member to the cluster's normalised centroid (``emb`` rows are unit,
 float32). Fills ``nodes`` (the ``top_n_nodes`` most central ``(row, centrality)``, ties by row
-index), ``summary`` (first sentence of the most central member whose first sentence reads as prose, among the
-:data:`SUMMARY_CANDIDATES` most central; else of the most central non-empty member; at most 200 chars) and
-``cohesion`` (mean centrality). Values are rounded to 6 decimals.
+index), ``summary`` (first sentence, in its writer's own words (`own_words`: quoted lines dropped), of the most
+central member whose such sentence reads as prose, among the :data:`SUMMARY_CANDIDATES` most central; else of
+the most central non-empty member; at most 200 chars) and ``cohesion`` (mean centrality). Values are rounded to
+6 decimals.
 
 Why "reads as prose": in a broad theme the chunks nearest the centroid are often the corpus's boilerplate
 (full-length 20 Newsgroups clustered by post: a mail header for the gun-control theme, uuencoded binary for
