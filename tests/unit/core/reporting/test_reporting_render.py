@@ -257,3 +257,18 @@ def test_a_document_unit_run_says_its_documents_were_clustered_and_counts_them()
     text = " ".join(re.sub(r"<[^>]+>", " ", render_report(themes, manifest, make_skips())).split())
     assert "clustered by document: 18,812 documents, each one point with all its chunks in its theme" in text
     assert "noise reassigned 12.5% of documents" in text
+
+
+def test_the_map_caption_keeps_a_space_between_its_sentences() -> None:
+    from tasks.core.reporting import build_map_data, map_rows, sort_themes, theme_documents
+    from tests.unit.core.reporting.reporting_fixtures import make_map_inputs
+
+    themes = make_themes(3)
+    assignments, passages = make_map_inputs(themes)
+    drawn, carried = map_rows(assignments)
+    some = {r: passages[r] for r in carried.tolist()[:3]}  # fewer passages than dots: the hover sentence shows
+    html = render_report(themes, make_manifest(themes), make_skips(),
+                         map_data=build_map_data(assignments, sort_themes(themes), some, drawn),
+                         documents=theme_documents(assignments))
+    text = " ".join(re.sub(r"<[^>]+>", " ", html).split())
+    assert "chunks are drawn. Hover shows the passage for a sample of 3 dots." in text
