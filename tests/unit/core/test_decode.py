@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tasks.core.decode import DecodeOptions, decode_object, extension_of
+from tasks.core.decode import DecodeOptions, _decode, decode_object, extension_of
 from tasks.core.webpage import html_to_text
 
 
@@ -145,8 +145,27 @@ def test_a_record_of_nothing_but_encoded_data_is_a_skip_and_the_rest_are_kept():
     assert whole.records == [] and reasons(whole) == ["encoded_binary"] and whole.skips[0].record_no is None
 
 
-def test_changing_the_encoded_rule_reads_every_object_again():
-    assert DecodeOptions().fingerprint("a.txt").startswith("v2|")
+def test_a_bucket_read_before_the_encoded_rule_is_read_again_and_its_blocks_left_out(tmp_path, monkeypatch):
+    from tasks.infra.catalog import open_catalog
+    from tasks.infra.params import IngestParams, RunParams
+    from tasks.infra.storage import open_storage
+    from tasks.ingest import ingest_bucket
+
+    bucket = tmp_path / "bucket"
+    bucket.mkdir()
+    (bucket / "post.txt").write_text(PROSE + encoded("uu"))
+    params = RunParams().view(IngestParams)
+    with open_catalog(tmp_path / "catalog.duckdb") as catalog:
+        with monkeypatch.context() as old:  # the release before: no rule, its own fingerprint
+            old.setattr("tasks.ingest.decode_object", lambda key, data, options: _decode(key, data, options))
+            old.setattr(DecodeOptions, "fingerprint", lambda self, key="": "v1|text|id|text")
+            ingest_bucket(open_storage(f"file://{bucket}"), catalog, run_id="r1", params=params)
+        before = catalog.con.execute("SELECT text FROM documents").fetchall()
+        again = ingest_bucket(open_storage(f"file://{bucket}"), catalog, run_id="r2", params=params)
+        after = catalog.con.execute("SELECT text FROM documents").fetchall()
+    assert "begin 644" in before[0][0]
+    assert again.objects_read == 1 and again.encoded_lines_left_out == 17
+    assert after == [(PROSE,)]
 
 
 def test_blocks_close_together_are_each_left_out_once():
