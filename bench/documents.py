@@ -95,18 +95,19 @@ def cached_vectors(texts: list[str], cache: Path) -> np.ndarray:
     if cache.is_file():
         with np.load(cache) as saved:
             have = dict(zip(saved["hashes"].tolist(), saved["vectors"], strict=True))
-    missing = list(dict.fromkeys(h for h in map(text_hash, texts) if h not in have))
-    if missing:
+    hashes = [text_hash(t) for t in texts]
+    todo = {h: t for h, t in zip(hashes, texts, strict=True) if h not in have}
+    if todo:
         from tasks.core.embedding.engines import load_encoder
 
         encode = load_encoder("all-MiniLM-L6-v2", backend="st-fp32")
-        todo = {text_hash(t): t for t in texts}
+        missing = list(todo)
         for start in range(0, len(missing), 2000):
             batch = missing[start : start + 2000]
             have.update(zip(batch, np.asarray(encode([todo[h] for h in batch]), np.float32), strict=True))
             np.savez(cache, hashes=np.asarray(list(have)), vectors=np.stack(list(have.values())))
             print(f"  embedded {start + len(batch):,}/{len(missing):,} new chunks", file=sys.stderr, flush=True)
-    return np.stack([have[text_hash(t)] for t in texts]).astype(np.float32)
+    return np.stack([have[h] for h in hashes]).astype(np.float32)
 
 
 def run_themesift(emb: np.ndarray, doc: np.ndarray, context_weight: float, unit: str = "chunk",
