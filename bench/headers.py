@@ -9,6 +9,9 @@ two headers from the same keyphrases:
 
 * ``old``: the recipe before phrase headers: the top two or three keyphrases joined by " · " (the third only
   when it scores at least half the first);
+* ``old_issue_day``: the same recipe on keyphrases read as on the day issue 16 was filed (`issue_day_phrases`:
+  sklearn's whole English stop list; since then "top", "amount", "fire", "system" and other nouns of that list
+  count as words, and no phrase cuts a phrasal verb such as "top up" in two);
 * ``new``: the published header: one phrase of one to four words from the theme's central passages, picked by
   meaning (closest to the theme's centroid) from c-TF-IDF's shortlist, without corpus-common words the theme
   does not own, distinct from its siblings' (``tasks/core/summarizers/headers.py``).
@@ -18,7 +21,8 @@ Figures per corpus and recipe:
 * ``label cosine`` (labelled corpora): mean cosine, in the model's space, between each theme's header and the
   name of its majority label (``card_arrival`` -> "card arrival"), over the themes;
 * ``common-word headers``: themes and subthemes whose header holds one of the corpus's 30 most frequent content
-  words although the cluster uses it less than 3x as often as the corpus (the issue's rule);
+  words although the cluster uses it less than 3x as often as the corpus (the issue's rule); counted twice,
+  with today's stop words and with the issue day's (``_issue_day_list``);
 * ``sibling clashes``: pairs of sibling themes or subthemes with the same header.
 
 ``--text`` takes a plain-text file (a novel) and cuts it into chunks the way the pipeline does (``--chunk-size``
@@ -29,6 +33,7 @@ printed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import os
@@ -59,6 +64,34 @@ def old_header(keyphrases: list[tuple[str, float]]) -> str:
     if len(top) == 3 and top[2][1] < 0.5 * top[0][1]:
         top = top[:2]
     return " · ".join(p for p, _ in top)
+
+
+def issue_day_phrases(text: str) -> list[str]:
+    """The keyphrase analyzer as it was on the day issue 16 was filed: sklearn's whole English stop list, and a
+    bigram may end just before a particle ("auto top")."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    from tasks.core.summarizers.text import STOP_WORDS, TOKEN_RE
+
+    stop = STOP_WORDS | frozenset(ENGLISH_STOP_WORDS)
+    toks = TOKEN_RE.findall(text.lower())
+    keep = [t not in stop for t in toks]
+    return [t for t, k in zip(toks, keep, strict=True) if k] + [
+        f"{a} {b}" for a, b, ka, kb in zip(toks, toks[1:], keep, keep[1:], strict=False)
+        if ka and (kb or b in {"up", "out", "off", "down"})]
+
+
+@contextlib.contextmanager
+def issue_day_keyphrases():
+    """The keyphrase summarizer reads text as it did on the day issue 16 was filed (`issue_day_phrases`)."""
+    import tasks.core.summarizers.keyphrases as keyphrases
+
+    before = keyphrases.analyze_phrases
+    keyphrases.analyze_phrases = issue_day_phrases
+    try:
+        yield
+    finally:
+        keyphrases.analyze_phrases = before
 
 
 def text_chunks(path: Path, size: int, overlap: int) -> list[str]:
@@ -96,12 +129,12 @@ def cluster(emb: np.ndarray, one_document: bool) -> tuple[np.ndarray, np.ndarray
     return c.theme, c.subtheme, c.subtheme_theme
 
 
-def common_violations(texts: list[str], tree: list, headers: dict[str, str]) -> int:
+def common_violations(texts: list[str], tree: list, headers: dict[str, str], analyzer=analyze_phrases) -> int:
     """Themes and subthemes whose header holds a corpus-common word they do not own (see the module docstring)."""
     import scipy.sparse as sp
     from sklearn.feature_extraction.text import CountVectorizer
 
-    vec = CountVectorizer(analyzer=lambda t: [w for w in analyze_phrases(t) if " " not in w])
+    vec = CountVectorizer(analyzer=lambda t: [w for w in analyzer(t) if " " not in w])
     x = sp.csr_matrix(vec.fit_transform(texts))
     vocab = vec.get_feature_names_out()
     totals = np.asarray(x.sum(axis=0)).ravel()
@@ -144,10 +177,16 @@ def report(name: str, texts: list[str], emb: np.ndarray, labels: np.ndarray | No
                               encode=embed)
     new = {node.cluster_id: node.header for node in iter_clusters(tree)}
     old = {node.cluster_id: old_header(node.keyphrases) or node.header for node in iter_clusters(tree)}
+    with issue_day_keyphrases():
+        day = summarize_clusters(texts, emb, theme, sub, sub_theme, summarizers=["keyphrases"], encode=None)
+    old_day = {node.cluster_id: old_header(node.keyphrases) or node.header for node in iter_clusters(day)}
     out = {"corpus": name, "chunks": len(texts), "themes": len(tree),
            "subthemes": sum(len(node.children) for node in tree)}
-    for recipe, headers in (("old", old), ("new", new)):
+    for recipe, headers in (("old_issue_day", old_day), ("old", old), ("new", new)):
         out[recipe] = {"common_word_headers": common_violations(texts, tree, headers),
+                       # the 30 common words as counted when the issue was filed
+                       "common_word_headers_issue_day_list": common_violations(texts, tree, headers,
+                                                                                 issue_day_phrases),
                        "sibling_clashes": sibling_clashes(tree, headers)}
         if labels is not None:
             out[recipe]["label_cosine"] = round(label_cosine(tree, labels, headers), 4)

@@ -39,7 +39,7 @@ from sklearn.feature_extraction.text import CountVectorizer
 
 from tasks.core.summarizers.base import ClusterSummary
 from tasks.core.summarizers.ctfidf import class_term_counts, ctfidf
-from tasks.core.summarizers.text import STOP_WORDS, TOKEN_RE
+from tasks.core.summarizers.text import PARTICLES, STOP_WORDS, TOKEN_RE
 from tasks.infra.errors import ModelError
 
 __all__ = [
@@ -67,15 +67,16 @@ Encode = Callable[[list[str]], np.ndarray]
 def phrase_grams(text: str) -> list[str]:
     """The lower-cased n-grams of 1..MAX_WORDS adjacent tokens that neither start nor end with a stop word and
     do not run across punctuation ("cash back? the atm"), a contraction ("hasn't arrived") or a number; a
-    hyphen ("top-up") and the full stop of a title ("Mrs. Wilson") do not break a phrase."""
+    hyphen ("top-up") and the full stop of a title ("Mrs. Wilson") do not break a phrase. A particle may end
+    one ("top up", "log out"), and none ends just before a particle: "apple pay to top" cuts "top up" in two."""
     out = []
     for run in _phrase_runs(text.lower()):
-        stop = [t in STOP_WORDS for t in run]
+        ends = [(t not in STOP_WORDS or (k > 0 and t in PARTICLES))
+                and (k + 1 == len(run) or run[k + 1] not in PARTICLES) for k, t in enumerate(run)]
         for i, first in enumerate(run):
-            if stop[i]:
+            if first in STOP_WORDS:
                 continue
-            out.append(first)
-            out.extend(" ".join(run[i : j + 1]) for j in range(i + 1, min(i + MAX_WORDS, len(run))) if not stop[j])
+            out.extend(" ".join(run[i : j + 1]) for j in range(i, min(i + MAX_WORDS, len(run))) if ends[j])
     return out
 
 

@@ -105,6 +105,17 @@ def test_words_every_theme_uses_never_head_a_theme():
         assert words & set(topics[node.label].split()), node.header
 
 
+def test_a_theme_about_top_ups_is_named_by_them():
+    # "top" was a stop word (sklearn's list), so "top up" could never be a phrase and the theme was named by
+    # whatever word was left ("topped").
+    texts = ["my top up failed", "top up failed again", "why did my top up fail", "top up failed twice"]
+    texts += ["parcel delivery late", "late parcel delivery", "parcel delivery is late", "delivery late parcel"]
+    emb = unit(np.repeat(np.eye(2, DIM), [4, 4], axis=0))
+    tree = themes_only(texts, emb, [0] * 4 + [1] * 4)
+    assert "top up" in tree[0].header.lower(), tree[0].header
+    assert "top up" in [p for p, _ in tree[0].keyphrases]
+
+
 def test_sibling_themes_never_share_a_header():
     # Two themes whose best phrase is the same: the smaller one takes its next best.
     texts = ["refund request bank"] * 6 + ["refund request shop"] * 4 + ["parcel delivery late"] * 5

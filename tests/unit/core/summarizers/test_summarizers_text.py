@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tasks.core.summarizers.headers import phrase_grams
 from tasks.core.summarizers.text import (
     analyze_phrases,
     collapse_whitespace,
@@ -25,6 +26,22 @@ def test_analyzer_skips_numbers_ids_and_stop_words():
     grams = analyze_phrases("Order 12345 abc_def mp3 didnt arrive, thanks")
     assert "mp3" in grams and "arrive" in grams
     assert not {"12345", "abc_def", "abc", "didnt", "thanks"} & set(grams)
+
+
+def test_nouns_in_sklearns_stop_list_stay_words_that_name_things():
+    # sklearn's English list holds "top", "amount", "fire" and "system"; a theme about top-ups, gunfire or
+    # a file system must be able to say so. Its function words stay out.
+    grams = set(analyze_phrases("My top up failed: the wrong amount. Fire in the file system."))
+    assert {"top up", "amount", "wrong amount", "fire", "file system"} <= grams
+    assert not {"my", "the", "in"} & grams
+
+
+def test_no_phrase_cuts_a_phrasal_verb_in_two():
+    grams = set(analyze_phrases("Set the auto top up limit."))
+    assert "top up" in grams and "auto top" not in grams
+    names = set(phrase_grams("Can I use Apple Pay to top up? Then log out."))
+    assert {"apple pay", "pay to top up", "top up", "log out"} <= names
+    assert not {"apple pay to top", "pay to top", "log"} & names
 
 
 def test_text_clean_up_helpers():
