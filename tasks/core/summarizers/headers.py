@@ -39,7 +39,7 @@ from sklearn.feature_extraction.text import CountVectorizer
 
 from tasks.core.summarizers.base import ClusterSummary
 from tasks.core.summarizers.ctfidf import class_term_counts, ctfidf
-from tasks.core.summarizers.text import PARTICLES, STOP_WORDS, TOKEN_RE
+from tasks.core.summarizers.text import PARTICLES, STOP_WORDS, TITLES, TOKEN_RE
 from tasks.infra.errors import ModelError
 
 __all__ = [
@@ -59,7 +59,6 @@ SHORTLIST = 60
 SAMPLE_CHARS = 40_000
 _SAMPLE_MAX_ROWS = 512
 _CONTAINED_SHARE = 0.8
-_TITLES = frozenset({"mr", "mrs", "ms", "dr", "st", "jr", "sr", "prof", "gen", "col", "capt", "rev"})
 
 Encode = Callable[[list[str]], np.ndarray]
 
@@ -87,7 +86,7 @@ def _phrase_runs(text: str) -> list[list[str]]:
     for m in TOKEN_RE.finditer(text):
         gap = text[end : m.start()]
         joined = "\n\n" not in gap and (not gap.strip(" \t\r\n-")
-                                         or (gap.strip() == "." and bool(runs[-1]) and runs[-1][-1] in _TITLES))
+                                         or (gap.strip() == "." and bool(runs[-1]) and runs[-1][-1] in TITLES))
         if runs[-1] and not joined:
             runs.append([])
         runs[-1].append(m.group(0))

@@ -15,6 +15,7 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 __all__ = [
     "PARTICLES",
     "STOP_WORDS",
+    "TITLES",
     "TOKEN_RE",
     "analyze_phrases",
     "collapse_whitespace",
@@ -56,7 +57,12 @@ PARTICLES = frozenset({"up", "out", "off", "down"})
 TOKEN_RE = re.compile(r"(?u)\b[^\W\d_]{2,}\d{0,2}\b")
 # A sentence ends at . ! ? (optionally closed by a quote/bracket) followed by whitespace and
 # something that can start a sentence; requiring that start keeps "e.g. the" in one piece.
-_SENTENCE_END_RE = re.compile(r"(?<=[.!?])[\"')\]]?\s+(?=[\"'(\[]?[A-Z0-9])")
+# A closing quote or bracket stays with its sentence, and curly quotes count ("“Come here.” “Going fifty.”" is
+# two sentences).
+_SENTENCE_END_RE = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"')\]”’»]))\s+(?=[\"'(\[“‘«]?[A-Z0-9])")
+#: Abbreviated titles: the full stop after one ends no sentence ("but Mr. Gatsby").
+TITLES = frozenset({"mr", "mrs", "ms", "dr", "st", "jr", "sr", "prof", "gen", "col", "capt", "rev", "mt", "messrs"})
+_ENDS_IN_TITLE_RE = re.compile(r"(?:^|[\s(\[\"'“‘])(\w+)\.$")
 _WS_RE = re.compile(r"\s+")
 _HEADING_RE = re.compile(r"^[ \t]{0,3}#{1,6}[ \t].*$", re.MULTILINE)
 
@@ -92,8 +98,21 @@ def strip_markdown_headings(text: str | None) -> str:
 
 
 def split_sentences(text: str) -> list[str]:
-    """Split already whitespace-collapsed ``text`` into sentences (always at least one, maybe ``""``)."""
-    return _SENTENCE_END_RE.split(text)
+    """Split already whitespace-collapsed ``text`` into sentences (always at least one, maybe ``""``); a full
+    stop after a title (:data:`TITLES`: "Mr.", "Mrs.", "Dr.") or an initial ("T. J. Eckleburg") ends none."""
+    out: list[str] = []
+    for part in _SENTENCE_END_RE.split(text):
+        if out and _ends_in_title(out[-1]):
+            out[-1] = f"{out[-1]} {part}"
+        else:
+            out.append(part)
+    return out
+
+
+def _ends_in_title(sentence: str) -> bool:
+    """True when ``sentence`` ends in a title or an initial ("Doctor T. J."), whose full stop ends nothing."""
+    m = _ENDS_IN_TITLE_RE.search(sentence)
+    return bool(m) and (m.group(1).lower() in TITLES or (len(m.group(1)) == 1 and m.group(1).isupper()))
 
 
 def truncate_at_word(text: str, limit: int) -> str:

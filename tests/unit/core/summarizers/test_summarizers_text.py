@@ -10,6 +10,7 @@ from tasks.core.summarizers.text import (
     collapse_whitespace,
     first_nonempty,
     leading_words,
+    split_sentences,
     strip_markdown_headings,
     truncate_at_word,
 )
@@ -42,6 +43,18 @@ def test_no_phrase_cuts_a_phrasal_verb_in_two():
     names = set(phrase_grams("Can I use Apple Pay to top up? Then log out."))
     assert {"apple pay", "pay to top up", "top up", "log out"} <= names
     assert not {"apple pay to top", "pay to top", "log"} & names
+
+
+def test_sentences_of_a_novel_split_at_their_ends_only():
+    # Curly quotes close and open sentences; the full stop of "Mr." ends none; a closing quote stays.
+    assert split_sentences("“I beg your pardon, but Mr. Gatsby would like to see you.” He went.") == [
+        "“I beg your pardon, but Mr. Gatsby would like to see you.”", "He went."]
+    assert split_sentences("Going fifty, sixty.” “Come here and have your name.") == [
+        "Going fifty, sixty.”", "“Come here and have your name."]
+    assert split_sentences('He said "no." Then Dr. Eckleburg watched. e.g. the eyes.') == [
+        'He said "no."', "Then Dr. Eckleburg watched. e.g. the eyes."]
+    assert split_sentences("Then as Doctor T. J. Eckleburg kept his vigil. It rained.") == [
+        "Then as Doctor T. J. Eckleburg kept his vigil.", "It rained."]
 
 
 def test_text_clean_up_helpers():
