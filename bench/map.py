@@ -1,7 +1,7 @@
 """The report's map, old layout against new against umap-learn, on the same kNN graph, in one run.
 
     .venv/bin/python bench/map.py --corpus ../shared/corpora/banking77/data.jsonl \\
-        [--corpus ../shared/corpora/20newsgroups/data.jsonl:1000] [--timing 100000]
+        [--corpus ../shared/corpora/20newsgroups/data.jsonl:1000] [--tsne] [--timing 100000]
 
 For each corpus the vectors (all-MiniLM-L6-v2, cached like ``bench/cluster.py``) get the pipeline's kNN graph
 (clustering space, ``recommended_k`` neighbours) and themes at the run defaults; then three layouts of it:
@@ -10,7 +10,10 @@ For each corpus the vectors (all-MiniLM-L6-v2, cached like ``bench/cluster.py``)
 * ``themesift``: the published map (`tasks.core.graph_layout.graph_layout`: umap-learn's fuzzy graph and descent
   on the pipeline's graph, started from the discs);
 * ``umap-learn``: umap-learn as its users run it, on the same 15-neighbour graph (its spectral start, its default
-  epochs: 500 up to 10k rows, 200 above).
+  epochs: 500 up to 10k rows, 200 above);
+* ``t-sne`` (with ``--tsne``): scikit-learn's Barnes-Hut t-SNE (perplexity 30, cosine, PCA start) on the
+  clustering-space vectors, a layout known to keep close neighbours better than UMAP, as a mark of what a 2-D
+  layout of this corpus can reach; far too slow for the pipeline (minutes at 10k rows on 2 cores).
 
 Figures: ``preservation`` = share of each chunk's 15 graph neighbours among its 15 nearest map neighbours (all
 chunks); ``trustworthiness`` (scikit-learn, 15 neighbours, cosine in the clustering space) on a seeded sample of
@@ -80,7 +83,14 @@ def umap_learn(x: np.ndarray, indices: np.ndarray, distances: np.ndarray, seed: 
     return np.asarray(coords)
 
 
-def compare(name: str, emb: np.ndarray, seed: int = 0) -> dict:
+def tsne(x: np.ndarray, seed: int) -> np.ndarray:
+    """scikit-learn's t-SNE with its usual settings (see the module docstring)."""
+    from sklearn.manifold import TSNE
+
+    return TSNE(n_components=2, perplexity=30.0, metric="cosine", init="pca", random_state=seed).fit_transform(x)
+
+
+def compare(name: str, emb: np.ndarray, seed: int = 0, with_tsne: bool = False) -> dict:
     """The three layouts of one corpus's graph, scored."""
     from sklearn.manifold import trustworthiness
 
@@ -95,6 +105,8 @@ def compare(name: str, emb: np.ndarray, seed: int = 0) -> dict:
     layouts = {"discs": lambda: project_embeddings(emb, c.theme, seed=seed),
                "themesift": lambda: graph_layout(emb, c.theme, indices, distances, seed=seed),
                "umap-learn": lambda: umap_learn(x, indices, distances, seed)}
+    if with_tsne:
+        layouts["t-sne"] = lambda: tsne(x, seed)
     for method, run in layouts.items():
         start = time.perf_counter()
         coords = run()
@@ -105,6 +117,9 @@ def compare(name: str, emb: np.ndarray, seed: int = 0) -> dict:
                        "seconds": round(seconds, 1)}
     out["ratio_vs_discs"] = round(out["themesift"]["preservation"] / out["discs"]["preservation"], 2)
     out["minus_umap_learn"] = round(out["themesift"]["preservation"] - out["umap-learn"]["preservation"], 3)
+    for method in ("umap-learn", "t-sne"):
+        if method in out:
+            out[f"{method}_ratio_vs_discs"] = round(out[method]["preservation"] / out["discs"]["preservation"], 2)
     print(json.dumps(out), flush=True)
     return out
 
@@ -145,6 +160,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--corpus", action="append", default=[], help="PATH[:MAX_CHARS] of a labelled JSON-lines file")
     p.add_argument("--timing", type=int, default=0, help="also time a fresh-process layout of this many chunks")
+    p.add_argument("--tsne", action="store_true", help="also lay each corpus out with t-SNE (slow; a reference)")
     p.add_argument("--cache-dir", type=Path, default=Path("/tmp/themesift-scratch"))
     args = p.parse_args()
     first = None
@@ -154,7 +170,7 @@ def main() -> None:
             continue
         name, emb, _ = load_corpus(spec, args.cache_dir)
         first = emb if first is None else first
-        compare(name, emb)
+        compare(name, emb, with_tsne=args.tsne)
     if args.timing:
         if first is None:
             raise SystemExit("--timing needs a --corpus to draw vectors from")
