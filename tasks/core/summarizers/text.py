@@ -35,7 +35,9 @@ _EXTRA_STOP_WORDS = frozenset(
     "wouldn ain ll ve re im ive id youre dont didnt doesnt isnt cant wont wasnt arent havent hasnt "
     "shouldnt wouldnt couldnt thats whats theres hi hello thanks thank pls please ok okay yes "
     "does did doing just really want wants wanted need needs needed know like make use using "
-    "able way help got".split()
+    "able way help got "
+    # participles that work as prepositions: a phrase never ends on one ("Directory containing")
+    "containing including regarding concerning according excluding involving".split()
 )
 # sklearn's list (the Glasgow list; sklearn's docs say it has "several known issues") also holds nouns
 # and adjectives that name things: "top" (so "top up" could never be a phrase), "amount", "bill",

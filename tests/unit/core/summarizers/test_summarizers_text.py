@@ -35,6 +35,9 @@ def test_nouns_in_sklearns_stop_list_stay_words_that_name_things():
     grams = set(analyze_phrases("My top up failed: the wrong amount. Fire in the file system."))
     assert {"top up", "amount", "wrong amount", "fire", "file system"} <= grams
     assert not {"my", "the", "in"} & grams
+    # a participle that works as a preposition ends no phrase ("Directory containing" was a demo header)
+    assert "directory containing" not in analyze_phrases("the directory containing the module")
+    assert "directory containing" not in phrase_grams("the directory containing the module")
 
 
 def test_no_phrase_cuts_a_phrasal_verb_in_two():
