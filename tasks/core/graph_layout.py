@@ -4,7 +4,10 @@ are neighbours in meaning, across themes as well as inside them.
 Contract: ``graph_layout(emb, theme, indices, distances, seed=...) -> float32 (n, 2)``, every value in [-1, 1],
 deterministic for a seed, row order = the corpus order.
 
-How: umap-learn's two steps, fed our graph instead of its own search (no second kNN search):
+Up to :data:`~tasks.core.graph_tsne.TSNE_MAX_ROWS` chunks (200k) the layout is t-SNE on this graph
+(`tasks.core.graph_tsne`, openTSNE): it keeps each chunk's graph neighbours next to it better than UMAP's descent
+(docs/benchmarks.md) and is faster at those sizes. Above, where t-SNE's memory and time outgrow the 1M-chunk
+budget, it is umap-learn's two steps, fed our graph instead of its own search (no second kNN search):
 
 1. the first :data:`MAP_NEIGHBOURS` neighbours of every chunk become a fuzzy graph (UMAP's membership
    strengths: each chunk's nearest neighbour counts fully, farther ones less, the graph symmetrised; computed
@@ -25,6 +28,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from tasks.core.graph_tsne import TSNE_MAX_ROWS, tsne_layout
 from tasks.core.layout import normalise_coords, project_embeddings
 
 __all__ = [
@@ -121,6 +125,9 @@ def graph_layout(emb: np.ndarray, theme: np.ndarray, indices: np.ndarray, distan
     k = min(MAP_NEIGHBOURS, indices.shape[1] + 1)
     if n < MIN_GRAPH_ROWS or k < 3:
         return start
+    if n <= TSNE_MAX_ROWS:
+        coords = tsne_layout(start, indices, distances, seed=seed)
+        return normalise_coords(_pull_in_outliers(coords))
     # umap-learn pulls numba in (seconds to import, JIT on first use): loaded only when a map is laid out.
     from umap.umap_ import find_ab_params, simplicial_set_embedding
 

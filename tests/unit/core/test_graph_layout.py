@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import tasks.core.graph_layout as graph_layout_module
 from tasks.core.graph_layout import MIN_GRAPH_ROWS, fuzzy_graph, graph_layout, layout_epochs
+from tasks.core.graph_tsne import TSNE_MAX_ROWS, neighbour_probabilities, tsne_affinities, tsne_iterations
 from tasks.core.knn_graph import build_knn_graph
 from tasks.core.layout import project_embeddings
 
@@ -39,7 +41,15 @@ def ring_case():
     return x, theme, np.asarray(graph.indices), np.asarray(graph.distances)
 
 
-def test_graph_neighbours_stay_neighbours_better_than_the_disc_layout(ring_case):
+@pytest.fixture(params=["t-sne", "umap"])
+def engine(request, monkeypatch):
+    """Both layouts the map uses: t-SNE (up to TSNE_MAX_ROWS chunks) and UMAP's descent (above)."""
+    if request.param == "umap":
+        monkeypatch.setattr(graph_layout_module, "TSNE_MAX_ROWS", 100)
+    return request.param
+
+
+def test_graph_neighbours_stay_neighbours_better_than_the_disc_layout(ring_case, engine):
     x, theme, idx, dist = ring_case
     coords = graph_layout(x, theme, idx, dist, seed=1)
     assert coords.shape == (len(x), 2) and coords.dtype == np.float32
@@ -49,7 +59,7 @@ def test_graph_neighbours_stay_neighbours_better_than_the_disc_layout(ring_case)
     assert on_graph > preservation(project_embeddings(x, theme, seed=1), idx) + 0.1
 
 
-def test_where_the_two_themes_meet_their_chunks_are_neighbours_on_the_map(ring_case):
+def test_where_the_two_themes_meet_their_chunks_are_neighbours_on_the_map(ring_case, engine):
     x, theme, idx, dist = ring_case
     coords = graph_layout(x, theme, idx, dist, seed=1)
     # The ring's two seams join the themes; a chunk there is next to the other theme's chunks on the map,
@@ -60,14 +70,14 @@ def test_where_the_two_themes_meet_their_chunks_are_neighbours_on_the_map(ring_c
     assert gap < 10 * typical, (gap, typical)
 
 
-def test_same_seed_same_map_other_seed_other_map(ring_case):
+def test_same_seed_same_map_other_seed_other_map(ring_case, engine):
     x, theme, idx, dist = ring_case
     a = graph_layout(x, theme, idx, dist, seed=3)
     assert np.array_equal(a, graph_layout(x, theme, idx, dist, seed=3))
     assert not np.array_equal(a, graph_layout(x, theme, idx, dist, seed=4))
 
 
-def test_padding_in_the_graph_is_skipped(ring_case):
+def test_padding_in_the_graph_is_skipped(ring_case, engine):
     x, theme, idx, dist = ring_case
     idx, dist = idx.copy(), dist.copy()
     idx[::7, 5:] = -1
@@ -76,7 +86,7 @@ def test_padding_in_the_graph_is_skipped(ring_case):
     assert np.isfinite(coords).all() and preservation(coords, idx.clip(0)) > 0.5
 
 
-def test_a_few_far_pieces_do_not_shrink_the_map(ring_case):
+def test_a_few_far_pieces_do_not_shrink_the_map(ring_case, engine):
     x, theme, idx, dist = ring_case
     # Five chunks only linked among themselves: UMAP throws such a piece far away.
     idx, dist = idx.copy(), dist.copy()
@@ -123,3 +133,38 @@ def test_the_fuzzy_graph_is_the_one_umap_learn_computes(ring_case):
     assert abs(ours - theirs.tocsr()).max() < 1e-4  # float64 here, float32 there
     assert ((ours > 1e-4) != (theirs.tocsr() > 1e-4)).nnz == 0, "the same edges"
     assert abs(ours - ours.T).max() == 0 and ours.max() <= 1.0
+
+
+def test_big_corpora_take_umaps_descent_and_small_ones_t_sne(ring_case, monkeypatch):
+    x, theme, idx, dist = ring_case
+
+    def no_tsne(*args, **kwargs):
+        raise AssertionError("t-SNE was used above TSNE_MAX_ROWS")
+
+    monkeypatch.setattr(graph_layout_module, "tsne_layout", no_tsne)
+    monkeypatch.setattr(graph_layout_module, "TSNE_MAX_ROWS", len(x) - 1)
+    assert np.isfinite(graph_layout(x, theme, idx, dist, seed=1)).all()
+    monkeypatch.setattr(graph_layout_module, "TSNE_MAX_ROWS", len(x))
+    with pytest.raises(AssertionError, match="t-SNE was used"):
+        graph_layout(x, theme, idx, dist, seed=1)
+
+
+def test_t_sne_affinities_are_a_symmetric_distribution_at_a_third_of_the_neighbours(ring_case):
+    _, _, idx, dist = ring_case
+    idx, dist = idx.copy(), dist.copy()
+    idx[3, 10:] = -1  # padding is skipped
+    dist[3, 10:] = np.inf
+    p = tsne_affinities(idx, dist)
+    assert abs(p - p.T).max() < 1e-15 and np.isclose(p.sum(), 1.0) and p.min() >= 0
+    assert p[3, idx[3, 5]] > 0 and p.getrow(3).nnz >= 10
+    # each row's distribution has perplexity k / 3 (t-SNE reads 3 x perplexity neighbours; this is the converse)
+    cond, valid = neighbour_probabilities(idx, dist)
+    assert not cond[3, 10:].any() and np.allclose(cond.sum(axis=1), 1.0)
+    perplexity = np.exp(-(cond * np.log(np.where(cond > 0, cond, 1.0))).sum(axis=1))
+    assert np.allclose(perplexity[valid.sum(axis=1) == idx.shape[1]], idx.shape[1] / 3, rtol=1e-3)
+    assert cond[0, 0] >= cond[0, -1], "nearer neighbours weigh more"
+
+
+def test_t_sne_iterations_shrink_with_the_corpus_within_bounds():
+    assert tsne_iterations(1_000) == 500 and tsne_iterations(100_000) == 250
+    assert tsne_iterations(TSNE_MAX_ROWS) == 150
