@@ -7,21 +7,23 @@ For each corpus the vectors (all-MiniLM-L6-v2, cached like ``bench/cluster.py``)
 (clustering space, ``recommended_k`` neighbours) and themes at the run defaults; then three layouts of it:
 
 * ``discs``: the layout before the graph map (`tasks.core.layout.project_embeddings`: a disc per theme);
-* ``themesift``: the published map (`tasks.core.graph_layout.graph_layout`: umap-learn's fuzzy graph and descent
-  on the pipeline's graph, started from the discs);
+* ``themesift``: the published map (`tasks.core.graph_layout.graph_layout`: up to 200k chunks t-SNE on the
+  pipeline's graph, `tasks.core.graph_tsne`; above, umap-learn's fuzzy graph and descent; both started from the
+  discs);
 * ``umap-learn``: umap-learn as its users run it, on the same 15-neighbour graph (its spectral start, its default
   epochs: 500 up to 10k rows, 200 above);
 * ``t-sne`` (with ``--tsne``): scikit-learn's Barnes-Hut t-SNE (perplexity 30, cosine, PCA start) on the
-  clustering-space vectors, a layout known to keep close neighbours better than UMAP, as a mark of what a 2-D
-  layout of this corpus can reach; far too slow for the pipeline (minutes at 10k rows on 2 cores).
+  clustering-space vectors, with its own neighbour search: t-SNE as most users run it, a mark of what a 2-D
+  layout of this corpus can reach (minutes at 10k rows on 2 cores).
 
 Figures: ``preservation`` = share of each chunk's 15 graph neighbours among its 15 nearest map neighbours (all
 chunks); ``trustworthiness`` (scikit-learn, 15 neighbours, cosine in the clustering space) on a seeded sample of
 5,000 chunks (it is quadratic); seconds for the layout alone in this process (JIT paid by the first one that needs
 it, which is ``themesift``: run first on purpose, so ``umap-learn`` is timed warm).
 
-``--timing N``: ``graph_layout`` on N chunks (Banking77's vectors repeated with seeded noise, its graph built
-beforehand) in a **fresh process**, from interpreter start to the map (imports and numba JIT included).
+``--timing N``: ``graph_layout`` on N chunks in a **fresh process**, from interpreter start to the map (imports
+and any JIT included). The chunks are Banking77's vectors repeated with seeded noise; their graph, with as many
+neighbours as the knn stage takes at the defaults, is built beforehand.
 """
 
 from __future__ import annotations
@@ -141,7 +143,8 @@ def fresh_timing(n: int, emb: np.ndarray) -> dict:
     reps = -(-n // len(emb))
     big = np.concatenate([emb + 0.03 * rng.standard_normal(emb.shape).astype(np.float32) for _ in range(reps)])[:n]
     big /= np.linalg.norm(big, axis=1, keepdims=True)
-    graph = build_knn_graph(big, K)
+    p = RunParams()
+    graph = build_knn_graph(big, recommended_k(p.min_cluster_size, p.min_samples, n))  # as the knn stage would
     theme = np.zeros(n, np.int64)  # one theme: the start is one disc, the descent does all the work
     with tempfile.TemporaryDirectory() as tmp:
         path = f"{tmp}/graph.npz"
