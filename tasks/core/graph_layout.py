@@ -6,8 +6,9 @@ deterministic for a seed, row order = the corpus order.
 
 Up to :data:`~tasks.core.graph_tsne.TSNE_MAX_ROWS` chunks (200k) the layout is t-SNE on this graph
 (`tasks.core.graph_tsne`, openTSNE): it keeps each chunk's graph neighbours next to it better than UMAP's descent
-(docs/benchmarks.md) and is faster at those sizes. Above, where t-SNE's memory and time outgrow the 1M-chunk
-budget, it is umap-learn's two steps, fed our graph instead of its own search (no second kNN search):
+(docs/benchmarks.md) and is faster at those sizes. Above, it is umap-learn's two steps, whose time and memory
+were measured within the 1M-chunk budget (t-SNE was not measured there), fed our graph instead of its own search
+(no second kNN search):
 
 1. the first :data:`MAP_NEIGHBOURS` neighbours of every chunk become a fuzzy graph (UMAP's membership
    strengths: each chunk's nearest neighbour counts fully, farther ones less, the graph symmetrised; computed
