@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from tasks.core.graph_tsne import TSNE_MAX_ROWS, tsne_layout
+from tasks.core.graph_tsne import TSNE_MAX_ROWS, bisect_rows, tsne_layout
 from tasks.core.layout import normalise_coords, project_embeddings
 
 __all__ = [
@@ -91,15 +91,7 @@ def fuzzy_graph(indices: np.ndarray, distances: np.ndarray, k: int = MAP_NEIGHBO
 
 def _bandwidths(excess: np.ndarray, target: float, rounds: int = 64) -> np.ndarray:
     """Per row, the ``sigma`` with ``sum(exp(-excess / sigma)) = target`` (bisection on all rows together)."""
-    n = len(excess)
-    lo, hi, mid = np.zeros(n), np.full(n, np.inf), np.ones(n)
-    for _ in range(rounds):
-        total = np.exp(-excess / mid[:, None]).sum(axis=1)
-        too_big = total > target
-        hi = np.where(too_big, mid, hi)
-        lo = np.where(too_big, lo, mid)
-        mid = np.where(np.isinf(hi), mid * 2, (lo + hi) / 2)
-    return mid
+    return bisect_rows(lambda sigma: np.exp(-excess / sigma[:, None]).sum(axis=1), target, len(excess), rounds)
 
 
 def graph_layout(emb: np.ndarray, theme: np.ndarray, indices: np.ndarray, distances: np.ndarray, *,

@@ -26,7 +26,7 @@ import numpy as np
 import scipy.sparse as sp
 
 __all__ = [
-    "TSNE_ITER_BUDGET", "TSNE_MAX_ROWS", "neighbour_probabilities", "tsne_affinities", "tsne_iterations",
+    "TSNE_ITER_BUDGET", "TSNE_MAX_ROWS", "bisect_rows", "neighbour_probabilities", "tsne_affinities", "tsne_iterations",
     "tsne_layout",
 ]
 
@@ -75,17 +75,34 @@ def neighbour_probabilities(indices: np.ndarray, distances: np.ndarray, rounds: 
     nearest = np.min(np.where(valid, dist, np.inf), axis=1, keepdims=True)
     excess = np.where(valid, np.maximum(dist - np.where(np.isfinite(nearest), nearest, 0.0), 0.0), np.inf)
     target = np.log(max(k / 3.0, 1.5))
-    lo, hi, beta = np.zeros(n), np.full(n, np.inf), np.ones(n)
-    p = np.zeros_like(excess)
+    # entropy falls as beta grows
+    beta = bisect_rows(lambda b: -_entropy(_row_distribution(excess, b)), -target, n, rounds)
+    return _row_distribution(excess, beta), valid
+
+
+def _row_distribution(excess: np.ndarray, beta: np.ndarray) -> np.ndarray:
+    """Each row's Gaussian weights ``exp(-excess * beta)``, normalised to sum to 1 (0 where none are finite)."""
+    p = np.exp(-excess * beta[:, None])
+    return p / np.maximum(p.sum(axis=1, keepdims=True), 1e-300)
+
+
+def _entropy(p: np.ndarray) -> np.ndarray:
+    """Each row's entropy (nats)."""
+    return -(p * np.log(np.maximum(p, 1e-300))).sum(axis=1)
+
+
+def bisect_rows(increasing, target: float, n: int, rounds: int = 64) -> np.ndarray:
+    """Per row, the positive ``x`` with ``increasing(x)[row] = target``: bisection on all ``n`` rows together,
+    doubling ``x`` from 1 until it is bracketed. ``increasing`` maps an ``(n,)`` array of ``x`` to ``(n,)``
+    values, each rising with its ``x``. Used here for t-SNE's bandwidths and by `tasks.core.graph_layout` for
+    UMAP's."""
+    lo, hi, mid = np.zeros(n), np.full(n, np.inf), np.ones(n)
     for _ in range(rounds):
-        p = np.exp(-excess * beta[:, None])
-        p /= np.maximum(p.sum(axis=1, keepdims=True), 1e-300)
-        entropy = -(p * np.log(np.maximum(p, 1e-300))).sum(axis=1)
-        spread = entropy > target  # too flat: sharpen
-        lo = np.where(spread, beta, lo)
-        hi = np.where(spread, hi, beta)
-        beta = np.where(np.isinf(hi), beta * 2, (lo + hi) / 2)
-    return p, valid
+        too_big = increasing(mid) > target
+        hi = np.where(too_big, mid, hi)
+        lo = np.where(too_big, lo, mid)
+        mid = np.where(np.isinf(hi), mid * 2, (lo + hi) / 2)
+    return mid
 
 
 def tsne_layout(start: np.ndarray, indices: np.ndarray, distances: np.ndarray, *, seed: int) -> np.ndarray:
